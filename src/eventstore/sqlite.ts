@@ -1,0 +1,189 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Worker } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { SluiceError } from "../errors.ts";
+import type { NewEvent } from "../events/index.ts";
+import { startTsWorker } from "../runtime/ts-worker.ts";
+import type { AppendRequest } from "./append-plan.ts";
+import { reviveConflict } from "./conflict.ts";
+import { parseStoredJson } from "./decode.ts";
+import { GroupCommit } from "./group-commit.ts";
+import { ChangeSignal } from "./live-subscription.ts";
+import { PagedStore } from "./paged-store.ts";
+import type { AppendOptions, AppendResult, RawEvent } from "./port.ts";
+import { openSchema } from "./sqlite-schema.ts";
+import type { WriterReply } from "./sqlite-writer.ts";
+
+export interface SqliteStoreOptions {
+  path: string;
+  /** How often live subscriptions look for appends made by other processes. */
+  pollMs?: number;
+}
+
+interface Row {
+  position: bigint;
+  stream: string;
+  revision: bigint;
+  type: string;
+  data: string;
+  metadata: string;
+  hash: string;
+}
+
+const COLUMNS = "position, stream, revision, type, data, metadata, hash";
+
+/** The embedded default: one SQLite file in WAL mode, writes group-committed on a writer thread. */
+export class SqliteEventStore extends PagedStore {
+  readonly kind = "sqlite" as const;
+  protected readonly signal = new ChangeSignal();
+  protected readonly pollMs: number;
+  private readonly commits: GroupCommit<AppendRequest, AppendResult>;
+  private readonly reader: Database.Database;
+  private readonly writer: Worker;
+  private readonly waiting = new Map<number, (message: WriterMessage) => void>();
+  private nextMessageId = 1;
+  private failure: SluiceError | null = null;
+  private closed = false;
+
+  private readonly selectAll;
+  private readonly selectForwards;
+  private readonly selectBackwards;
+  private readonly selectHead;
+
+  private constructor(reader: Database.Database, writer: Worker, pollMs: number) {
+    super();
+    this.reader = reader;
+    this.writer = writer;
+    this.pollMs = pollMs;
+    this.selectAll = reader.prepare<[bigint, number], Row>(
+      `SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+    );
+    this.selectForwards = reader.prepare<[string, bigint, number], Row>(
+      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
+    );
+    this.selectBackwards = reader.prepare<[string, bigint, number], Row>(
+      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+    );
+    this.selectHead = reader.prepare<[], { head: bigint | null }>("SELECT max(position) AS head FROM events");
+    this.commits = new GroupCommit((requests) => this.commit(requests));
+    writer.on("message", (message: WriterMessage) => {
+      if (message.id !== undefined) this.waiting.get(message.id)?.(message);
+    });
+    writer.on("error", (error) => this.fail(`SQLite writer thread failed: ${error.message}`));
+    writer.on("exit", (code) => {
+      if (!this.closed) this.fail(`SQLite writer thread exited with code ${code}`);
+    });
+  }
+
+  static async open(options: SqliteStoreOptions): Promise<SqliteEventStore> {
+    mkdirSync(dirname(options.path), { recursive: true });
+    const reader = new Database(options.path);
+    openSchema(reader);
+    const writer = startTsWorker(new URL("./sqlite-writer.ts", import.meta.url), {
+      workerData: { path: options.path },
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        writer.once("message", () => resolve());
+        writer.once("error", reject);
+        writer.once("exit", (code) => reject(new Error(`writer thread exited with code ${code}`)));
+      });
+    } catch (error) {
+      reader.close();
+      throw new SluiceError(
+        "STORE_UNAVAILABLE",
+        `cannot open SQLite store at ${options.path}: ${(error as Error).message}`,
+      );
+    }
+    return new SqliteEventStore(reader, writer, options.pollMs ?? 200);
+  }
+
+  append(stream: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new SluiceError("STORE_CLOSED", "the event store is closed"));
+    if (this.failure) return Promise.reject(this.failure);
+    return this.commits.submit({ stream, events, expectedRevision: options.expectedRevision ?? "any" });
+  }
+
+  async headPosition(): Promise<bigint> {
+    return this.selectHead.get()?.head ?? 0n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.commits.flush();
+    this.closed = true;
+    if (!this.failure) await this.request({ close: true });
+    await this.writer.terminate();
+    this.reader.close();
+    this.signal.notify();
+  }
+
+  protected async readAllPage(after: bigint, limit: number): Promise<RawEvent[]> {
+    return this.selectAll.all(after, limit).map(toRaw);
+  }
+
+  protected async readStreamPage(
+    stream: string,
+    from: bigint,
+    limit: number,
+    direction: "forwards" | "backwards",
+  ): Promise<RawEvent[]> {
+    const statement = direction === "forwards" ? this.selectForwards : this.selectBackwards;
+    return statement.all(stream, from, limit).map(toRaw);
+  }
+
+  private async commit(requests: AppendRequest[]): Promise<(AppendResult | Error)[]> {
+    if (this.failure) return requests.map(() => this.failure as SluiceError);
+    const message = await this.request({ requests });
+    if (message.error || !message.replies) return requests.map(() => message.error ?? this.unavailable());
+    this.signal.notify();
+    return message.replies.map((reply) => {
+      if (reply.ok) return { nextExpectedRevision: reply.nextExpectedRevision, position: reply.position };
+      if (reply.error.code === "WRONG_EXPECTED_REVISION") return reviveConflict(reply.error.details);
+      return new SluiceError(reply.error.code, reply.error.message, reply.error.details);
+    });
+  }
+
+  private request(body: { requests?: AppendRequest[]; close?: true }): Promise<WriterMessage> {
+    const id = this.nextMessageId++;
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.waiting.set(id, (message) => {
+        this.waiting.delete(id);
+        resolve(message);
+      });
+      this.writer.postMessage({ id, ...body });
+    });
+  }
+
+  private unavailable(): SluiceError {
+    return this.failure ?? new SluiceError("STORE_UNAVAILABLE", "the SQLite writer gave no reply");
+  }
+
+  /** Fail closed: once the writer is gone no append can be acknowledged. */
+  private fail(message: string): void {
+    this.failure ??= new SluiceError("STORE_UNAVAILABLE", message);
+    for (const [, resolve] of this.waiting) resolve({ id: -1, replies: undefined, error: this.failure });
+    this.waiting.clear();
+  }
+}
+
+interface WriterMessage {
+  id?: number;
+  replies?: WriterReply[];
+  closed?: true;
+  error?: SluiceError;
+}
+
+function toRaw(row: Row): RawEvent {
+  const place = { stream: row.stream, revision: row.revision, position: row.position };
+  return {
+    ...place,
+    type: row.type,
+    data: parseStoredJson(row.data, place),
+    metadata: parseStoredJson(row.metadata, place),
+    hash: row.hash,
+    text: { data: row.data, metadata: row.metadata },
+  };
+}
