@@ -1,0 +1,68 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import { secretRef } from "./secret-ref.ts";
+
+/** `sluice.yaml`: every key, its default, and what it means (the README's reference mirrors this). */
+
+const sqliteStore = z
+  .object({
+    kind: z.literal("sqlite"),
+    /** Database file; default `<dataDir>/sluice.db`. */
+    path: z.string().optional(),
+  })
+  .strict();
+
+const postgresStore = z
+  .object({
+    kind: z.literal("postgres"),
+    /** Connection URL (it carries a password, so only by reference). */
+    url: secretRef,
+    schema: z.string().default("sluice"),
+    poolSize: z.number().int().min(2).max(100).default(4),
+  })
+  .strict();
+
+const esdbStore = z
+  .object({
+    kind: z.literal("esdb"),
+    /** `esdb://` / `kurrentdb://` connection string, by reference. */
+    url: secretRef,
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** Where the embedded store, keys and generated certificates live. */
+    dataDir: z.string().default("./data"),
+    /** Names this gateway in every event's metadata. */
+    instanceId: z.string().min(1).default(hostname()),
+    log: z
+      .object({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+      })
+      .strict()
+      .default({ level: "info" }),
+    api: z
+      .object({
+        host: z.string().default("127.0.0.1"),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
+      .strict()
+      .default({ host: "127.0.0.1", port: 8080 }),
+    store: z.discriminatedUnion("kind", [sqliteStore, postgresStore, esdbStore]).default({ kind: "sqlite" }),
+    ledger: z
+      .object({
+        /** How often the sealer appends a signed Merkle root over new events; 0 disables it. */
+        sealIntervalSeconds: z.number().min(0).default(60),
+        /** Ed25519 private JWK; default `<dataDir>/keys/ledger-ed25519.jwk`, generated on first start. */
+        signingKeyFile: z.string().optional(),
+      })
+      .strict()
+      .default({ sealIntervalSeconds: 60 }),
+    /** How long shutdown waits for in-flight work before closing the store anyway. */
+    shutdownTimeoutSeconds: z.number().positive().default(10),
+  })
+  .strict();
+
+export type SluiceConfig = z.output<typeof configSchema>;
+export type StoreConfig = SluiceConfig["store"];
