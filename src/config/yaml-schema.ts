@@ -21,7 +21,9 @@ export function parseYaml<S extends z.ZodType>(text: string, file: string, schem
   if (result.success) return result.data;
   const messages = result.error.issues.slice(0, 5).map((issue) => {
     const path = issue.path.map(String);
-    const where = locate(document, lineCounter, issue.path as (string | number)[]);
+    // An unknown key is best shown where it stands, not where its parent map starts.
+    const target = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0] ?? ""] : issue.path;
+    const where = locate(document, lineCounter, target as (string | number)[]);
     return `${file}${where} ${path.join(".") || "(document)"}: ${issue.message}`;
   });
   throw new SluiceError("CONFIG_INVALID", messages.join("\n"), { file });
