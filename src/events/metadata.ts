@@ -19,16 +19,18 @@ export type EventMetadata = z.infer<typeof eventMetadata>;
 export type MetadataContext = Omit<EventMetadata, "eventId" | "time"> & { eventId?: string; time?: Date };
 
 export function makeMetadata(context: MetadataContext): EventMetadata {
-  const { eventId, time, ...rest } = context;
   const metadata: EventMetadata = {
     // UUIDv7: time-ordered, so the unique index on event ids grows at its end.
-    eventId: eventId ?? uuidv7(),
-    time: (time ?? new Date()).toISOString(),
-    ...rest,
+    eventId: context.eventId ?? uuidv7(),
+    time: (context.time ?? new Date()).toISOString(),
+    gatewayInstance: context.gatewayInstance,
   };
-  // Undefined optional keys would not survive a JSON round trip; keep stored metadata exact.
-  for (const key of Object.keys(metadata) as (keyof EventMetadata)[]) {
-    if (metadata[key] === undefined) delete metadata[key];
+  // Only keys with a value: an undefined key would not survive the JSON round trip.
+  for (const key of OPTIONAL_KEYS) {
+    const value = context[key];
+    if (value !== undefined) metadata[key] = value;
   }
   return metadata;
 }
+
+const OPTIONAL_KEYS = ["actor", "sessionId", "taskId", "correlationId", "causationId"] as const;

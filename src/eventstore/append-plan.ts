@@ -10,9 +10,17 @@ import type { ExpectedRevision } from "./port.ts";
  * their hashes. The engine then writes the rows and assigns positions in one transaction.
  */
 
+/** An event serialised once, on the appending thread, to the canonical text that is stored and hashed. */
+export interface SerializedEvent {
+  id: string;
+  type: string;
+  data: string;
+  metadata: string;
+}
+
 export interface AppendRequest {
   stream: string;
-  events: NewEvent[];
+  events: SerializedEvent[];
   expectedRevision: ExpectedRevision;
 }
 
@@ -21,14 +29,27 @@ export interface StreamHead {
   hash: string;
 }
 
-export interface EventRow {
+export interface EventRow extends SerializedEvent {
   stream: string;
   revision: bigint;
-  id: string;
-  type: string;
-  data: string;
-  metadata: string;
   hash: string;
+}
+
+export function appendRequest(
+  stream: string,
+  events: NewEvent[],
+  expectedRevision: ExpectedRevision,
+): AppendRequest {
+  return {
+    stream,
+    expectedRevision,
+    events: events.map((event) => ({
+      id: event.metadata.eventId,
+      type: event.type,
+      data: canonical(event.data),
+      metadata: canonical(event.metadata),
+    })),
+  };
 }
 
 export function planAppend(request: AppendRequest, head: StreamHead | undefined): EventRow[] | SluiceError {
@@ -38,20 +59,15 @@ export function planAppend(request: AppendRequest, head: StreamHead | undefined)
   if (events.length === 0) return new SluiceError("EVENT_INVALID", `append to "${stream}" carries no events`);
   let revision = head ? head.revision : -1n;
   let prevHash = head ? head.hash : GENESIS;
-  const rows: EventRow[] = [];
-  for (const event of events) {
+  return events.map((event) => {
     revision += 1n;
-    const data = canonical(event.data);
-    const metadata = canonical(event.metadata);
-    const hash = eventHash(prevHash, {
+    prevHash = eventHash(prevHash, {
       stream,
       revision,
       type: event.type,
-      dataJson: data,
-      metadataJson: metadata,
+      dataJson: event.data,
+      metadataJson: event.metadata,
     });
-    rows.push({ stream, revision, id: event.metadata.eventId, type: event.type, data, metadata, hash });
-    prevHash = hash;
-  }
-  return rows;
+    return { ...event, stream, revision, hash: prevHash };
+  });
 }

@@ -6,8 +6,11 @@ import type { RawEvent, RecordedEvent } from "./port.ts";
 export function decode(raw: RawEvent): RecordedEvent {
   const result = validateEvent(raw.type, raw.data, raw.metadata);
   if (!result.ok) throw storedEventInvalid(raw, result.message);
+  // One literal, no spread: catch-up decodes hundreds of thousands of these a second.
   return {
-    ...result.event,
+    type: result.event.type,
+    data: result.event.data,
+    metadata: result.event.metadata,
     stream: raw.stream,
     revision: raw.revision,
     position: raw.position,

@@ -1,7 +1,13 @@
 import pg from "pg";
 import { SluiceError } from "../errors.ts";
 import type { NewEvent } from "../events/index.ts";
-import { type AppendRequest, type EventRow, planAppend, type StreamHead } from "./append-plan.ts";
+import {
+  type AppendRequest,
+  appendRequest,
+  type EventRow,
+  planAppend,
+  type StreamHead,
+} from "./append-plan.ts";
 import { parseStoredJson } from "./decode.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { ChangeSignal } from "./live-subscription.ts";
@@ -74,7 +80,7 @@ export class PostgresEventStore extends PagedStore {
 
   append(stream: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new SluiceError("STORE_CLOSED", "the event store is closed"));
-    return this.commits.submit({ stream, events, expectedRevision: options.expectedRevision ?? "any" });
+    return this.commits.submit(appendRequest(stream, events, options.expectedRevision ?? "any"));
   }
 
   async headPosition(): Promise<bigint> {

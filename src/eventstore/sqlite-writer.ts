@@ -16,51 +16,71 @@ export type WriterReply =
 const db = new Database((workerData as { path: string }).path);
 openSchema(db);
 
-const getHead = db.prepare<[string], StreamHead>(
+const selectHead = db.prepare<[string], StreamHead>(
   "SELECT revision, hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1",
 );
 const insertEvent = db.prepare(
   "INSERT INTO events (stream, revision, id, type, data, metadata, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
 );
+const dataVersion = db.prepare("PRAGMA data_version").pluck();
 
-const appendOne = db.transaction((request: AppendRequest): WriterReply => {
-  const rows = planAppend(request, getHead.get(request.stream));
+/**
+ * Stream heads as of our own last commit. `data_version` changes only when another
+ * connection (a CLI in another process) commits, and then the cache is dropped.
+ */
+const heads = new Map<string, StreamHead>();
+const HEAD_CACHE_LIMIT = 50_000;
+let seenVersion: unknown = null;
+
+function head(stream: string): StreamHead | undefined {
+  const cached = heads.get(stream);
+  if (cached) return cached;
+  const stored = selectHead.get(stream);
+  if (stored) heads.set(stream, stored);
+  return stored;
+}
+
+function appendRows(request: AppendRequest): WriterReply {
+  const rows = planAppend(request, head(request.stream));
   if (rows instanceof SluiceError) return failure(rows);
   let position = 0n;
-  for (const row of rows) {
-    const info = insertEvent.run(
-      row.stream,
-      row.revision,
-      row.id,
-      row.type,
-      row.data,
-      row.metadata,
-      row.hash,
+  for (const r of rows) {
+    position = BigInt(
+      insertEvent.run(r.stream, r.revision, r.id, r.type, r.data, r.metadata, r.hash).lastInsertRowid,
     );
-    position = BigInt(info.lastInsertRowid);
   }
-  return {
-    ok: true,
-    nextExpectedRevision: (rows[rows.length - 1] as (typeof rows)[number]).revision,
-    position,
-  };
+  const last = rows[rows.length - 1] as (typeof rows)[number];
+  heads.set(request.stream, { revision: last.revision, hash: last.hash });
+  return { ok: true, nextExpectedRevision: last.revision, position };
+}
+
+const commitBatch = db.transaction((requests: AppendRequest[]): WriterReply[] => {
+  const version = dataVersion.get();
+  if (version !== seenVersion || heads.size > HEAD_CACHE_LIMIT) heads.clear();
+  seenVersion = version;
+  return requests.map(appendRows);
 });
 
-// Nested transactions become savepoints: one failing append rolls back alone, the batch commits.
-const commitBatch = db.transaction((requests: AppendRequest[]): WriterReply[] =>
-  requests.map((request) => {
-    try {
-      return appendOne(request);
-    } catch (error) {
-      return failure(
-        new SluiceError(
-          "EVENT_INVALID",
-          `append to "${request.stream}" was refused: ${(error as Error).message}`,
-        ),
-      );
-    }
-  }),
-);
+// Fallback when a batch fails as a whole (e.g. a duplicate event id): one transaction per
+// append, so only the offending append fails and the others still commit.
+const commitOne = db.transaction((request: AppendRequest): WriterReply => appendRows(request));
+
+function commit(requests: AppendRequest[]): WriterReply[] {
+  try {
+    return commitBatch.immediate(requests);
+  } catch (error) {
+    heads.clear();
+    if (requests.length === 1) return [refused(requests[0] as AppendRequest, error)];
+    return requests.map((request) => {
+      try {
+        return commitOne.immediate(request);
+      } catch (single) {
+        heads.clear();
+        return refused(request, single);
+      }
+    });
+  }
+}
 
 parentPort?.on("message", (message: { id: number; requests?: AppendRequest[]; close?: true }) => {
   if (message.close) {
@@ -68,21 +88,17 @@ parentPort?.on("message", (message: { id: number; requests?: AppendRequest[]; cl
     parentPort?.postMessage({ id: message.id, closed: true });
     return;
   }
-  try {
-    parentPort?.postMessage({ id: message.id, replies: commitBatch.immediate(message.requests ?? []) });
-  } catch (error) {
-    const unavailable = new SluiceError(
-      "STORE_UNAVAILABLE",
-      `SQLite commit failed: ${(error as Error).message}`,
-    );
-    parentPort?.postMessage({
-      id: message.id,
-      replies: (message.requests ?? []).map(() => failure(unavailable)),
-    });
-  }
+  parentPort?.postMessage({ id: message.id, replies: commit(message.requests ?? []) });
 });
 
 parentPort?.postMessage({ ready: true });
+
+function refused(request: AppendRequest, error: unknown): WriterReply {
+  const message = (error as Error).message;
+  // A constraint violation is this append's fault; anything else (I/O, disk full) is the store's.
+  const code = /constraint/i.test(message) ? "EVENT_INVALID" : "STORE_UNAVAILABLE";
+  return failure(new SluiceError(code, `append to "${request.stream}" was refused: ${message}`));
+}
 
 function failure(error: SluiceError): WriterReply {
   return { ok: false, error: { code: error.code, message: error.message, details: error.details } };

@@ -154,20 +154,22 @@ function swapRows(db: Database.Database, a: number, b: number) {
 
 /** Rewrites an event's data and re-chains its hash, as a forger who knows the algorithm would. */
 function rewriteData(db: Database.Database, position: number, data: unknown) {
-  const r = db.prepare("SELECT * FROM events WHERE position = ?").get(position) as Record<
-    string,
-    string | bigint
-  >;
+  const r = db.prepare("SELECT * FROM events WHERE position = ?").get(position) as {
+    stream: string;
+    revision: bigint;
+    type: string;
+    metadata: string;
+  };
   const prev = db
     .prepare("SELECT hash FROM events WHERE stream = ? AND revision = ?")
-    .get(r.stream, BigInt(r.revision) - 1n) as { hash: string } | undefined;
+    .get(r.stream, r.revision - 1n) as { hash: string } | undefined;
   const dataJson = canonical(data);
   const hash = eventHash(prev?.hash ?? GENESIS, {
-    stream: String(r.stream),
-    revision: BigInt(r.revision),
-    type: String(r.type),
+    stream: r.stream,
+    revision: r.revision,
+    type: r.type,
     dataJson,
-    metadataJson: String(r.metadata),
+    metadataJson: r.metadata,
   });
   db.prepare("UPDATE events SET data = ?, hash = ? WHERE position = ?").run(dataJson, hash, position);
 }
