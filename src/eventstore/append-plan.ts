@@ -68,6 +68,7 @@ export function planAppend(request: AppendRequest, head: StreamHead | undefined)
       dataJson: event.data,
       metadataJson: event.metadata,
     });
-    return { ...event, stream, revision, hash: prevHash };
+    const { id, type, data, metadata } = event;
+    return { id, type, data, metadata, stream, revision, hash: prevHash };
   });
 }
