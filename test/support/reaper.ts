@@ -58,9 +58,9 @@ function ensureWatchdog(): void {
 
 function persist(): void {
   if (!stateFile) return;
-  const lines = [...entries.values()].map((e) =>
-    e.kind === "kill" ? `kill ${e.signal} ${e.pid}` : `rm ${e.dir}`,
-  );
+  // dash's kill wants signal names without the SIG prefix.
+  const line = (e: Entry) => (e.kind === "kill" ? `kill ${e.signal.slice(3)} ${e.pid}` : `rm ${e.dir}`);
+  const lines = [...entries.values()].map(line);
   writeFileSync(stateFile, lines.length ? `${lines.join("\n")}\n` : "");
 }
 

@@ -1,6 +1,7 @@
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LOOPBACK, waitForPort, withFreePort } from "./ports.ts";
-import { spawnServer, startupError } from "./process.ts";
+import { type ServerProcess, spawnServer, startupError } from "./process.ts";
 import { makeTempDir } from "./tempdir.ts";
 
 export interface RedisServer {
@@ -19,30 +20,30 @@ export function startRedis(): Promise<RedisServer> {
 async function startOn(port: number): Promise<RedisServer> {
   const dir = makeTempDir("redis");
   const logFile = join(dir.path, "redis.log");
-  const args = [
-    "--port",
-    String(port),
-    "--bind",
-    LOOPBACK,
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    dir.path,
-    "--daemonize",
-    "no",
-    "--logfile",
+  const conf = [
+    `port ${port}`,
+    `bind ${LOOPBACK}`,
+    'save ""', // no RDB snapshots
+    "appendonly no",
+    `dir ${dir.path}`,
+    "daemonize no",
+    'logfile ""', // stdout, which goes to redis.log
     "",
   ];
-  const server = spawnServer("Redis", "redis-server", args, { logFile, cwd: dir.path });
+  writeFileSync(join(dir.path, "redis.conf"), conf.join("\n"));
+  let server: ServerProcess | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
-    stopping ??= server.stop("SIGTERM").then(() => dir.remove());
+    stopping ??= Promise.resolve(server?.stop("SIGTERM")).then(() => dir.remove());
     return stopping;
   };
   try {
-    await waitForPort(port, { check: server.assertRunning });
+    const redis = spawnServer("Redis", "redis-server", [join(dir.path, "redis.conf")], {
+      logFile,
+      cwd: dir.path,
+    });
+    server = redis;
+    await waitForPort(port, { check: redis.assertRunning });
   } catch (error) {
     const failure = startupError("Redis", error, logFile); // read the log before stop() removes it
     await stop();
