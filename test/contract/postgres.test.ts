@@ -22,7 +22,10 @@ eventStoreContract("PostgreSQL", async () => {
     async corruptData(position, text) {
       const client = new pg.Client({ connectionString: server.url });
       await client.connect();
-      await client.query(`UPDATE ${schema}.events SET data = $1 WHERE position = $2`, [text, position.toString()]);
+      await client.query(`UPDATE ${schema}.events SET data = $1 WHERE position = $2`, [
+        text,
+        position.toString(),
+      ]);
       await client.end();
     },
     async dispose() {
