@@ -27,6 +27,11 @@ const esdbStore = z
     kind: z.literal("esdb"),
     /** `esdb://` / `kurrentdb://` connection string, by reference. */
     url: secretRef,
+    /** Keeps this deployment's streams apart on a shared cluster (`<namespace>:<stream>`). */
+    namespace: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .optional(),
   })
   .strict();
 

@@ -19,7 +19,10 @@ export async function openStore(config: StoreConfig): Promise<EventStore> {
     }
     case "esdb": {
       const { openEsdbStore } = await import("./esdb.ts");
-      return openEsdbStore({ connectionString: resolveSecret(config.url, "store.url") });
+      return openEsdbStore({
+        connectionString: resolveSecret(config.url, "store.url"),
+        namespace: config.namespace,
+      });
     }
   }
 }
