@@ -22,5 +22,7 @@ if (url) {
   describe("EventStore contract: EventStoreDB", () => {
     it.skip("SKIPPED: set SLUICE_ESDB_URL to an EventStoreDB/KurrentDB server to run this contract", () => {});
   });
-  process.stdout.write("EventStoreDB contract SKIPPED: SLUICE_ESDB_URL is not set (no server on this machine)\n");
+  process.stdout.write(
+    "EventStoreDB contract SKIPPED: SLUICE_ESDB_URL is not set (no server on this machine)\n",
+  );
 }
