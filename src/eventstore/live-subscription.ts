@@ -1,3 +1,4 @@
+import { isSluiceError } from "../errors.ts";
 import type { Subscription } from "./port.ts";
 
 /**
@@ -44,9 +45,21 @@ export function liveSubscription<T>(
   let closed = false;
 
   async function* run(): AsyncGenerator<T> {
+    let outage = 0;
     while (!closed) {
       const seen = signal.version;
-      const page = await fetchNextPage();
+      let page: T[];
+      try {
+        page = await fetchNextPage();
+        outage = 0;
+      } catch (error) {
+        // A store outage is waited out (backing off up to 5 s) from the same cursor; anything
+        // else, such as a malformed stored event, ends the subscription with its error.
+        if (!isSluiceError(error, "STORE_UNAVAILABLE")) throw error;
+        outage += 1;
+        await signal.wait(signal.version, Math.min(pollMs * 2 ** outage, 5000));
+        continue;
+      }
       if (page.length === 0) {
         await signal.wait(seen, pollMs);
         continue;

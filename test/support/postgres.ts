@@ -29,6 +29,10 @@ export interface PostgresServer {
   /** Directory of the server's unix socket (password auth applies there too). */
   socketDir: string;
   connectionString(database?: string): string;
+  /** Simulates an outage: immediate shutdown (as a crash would), keeping the data dir. */
+  crash(): Promise<void>;
+  /** Starts the server again after `crash()`, on the same port with the same data. */
+  restart(): Promise<void>;
   /** Fast shutdown, then the temp dir is removed. Idempotent. */
   stop(): Promise<void>;
 }
@@ -96,7 +100,9 @@ async function startOn(port: number, owner: OsUser, options: PostgresOptions): P
     throw failure;
   }
   // Immediate shutdown (SIGQUIT) if the test process dies without stopping us.
-  const untrack = trackProcess(postmaster, "SIGQUIT");
+  let untrack = trackProcess(postmaster, "SIGQUIT");
+  const pgCtl = (args: string[]) =>
+    run(`${PG_BIN}/pg_ctl`, ["-D", dataDir, "-w", "-t", "60", ...args], asOwner);
   const connectionString = (db = database) =>
     `postgresql://${encodeURIComponent(user)}:${password}@${LOOPBACK}:${port}/${encodeURIComponent(db)}`;
   let stopping: Promise<void> | undefined;
@@ -110,8 +116,17 @@ async function startOn(port: number, owner: OsUser, options: PostgresOptions): P
     dataDir,
     socketDir,
     connectionString,
+    async crash() {
+      await pgCtl(["-m", "immediate", "stop"]);
+      untrack();
+    },
+    async restart() {
+      await pgCtl(["-l", logFile, "start"]);
+      postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+      untrack = trackProcess(postmaster, "SIGQUIT");
+    },
     stop() {
-      stopping ??= shutdown(dir, dataDir, owner, postmaster).then(untrack);
+      stopping ??= shutdown(dir, dataDir, owner, postmaster).then(() => untrack());
       return stopping;
     },
   };
