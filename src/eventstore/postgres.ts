@@ -232,7 +232,9 @@ export class PostgresEventStore extends PagedStore {
 function toRaw(row: Row): RawEvent {
   const place = { stream: row.stream, revision: BigInt(row.revision), position: BigInt(row.position) };
   return {
-    ...place,
+    stream: place.stream,
+    revision: place.revision,
+    position: place.position,
     type: row.type,
     data: parseStoredJson(row.data, place),
     metadata: parseStoredJson(row.metadata, place),
