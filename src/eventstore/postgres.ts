@@ -141,27 +141,34 @@ export class PostgresEventStore extends PagedStore {
     });
     let broken: unknown;
     try {
-      await client.query("BEGIN");
-      const head = await client.query<{ position: string }>(
-        `SELECT position FROM ${this.schema}.head FOR UPDATE`,
-      );
-      let position = BigInt(head.rows[0]?.position ?? "0");
+      // Four round trips per batch: lock the head, read stream heads, write, commit.
+      const [, head] = (await client.query(
+        `BEGIN; SELECT position FROM ${this.schema}.head FOR UPDATE`,
+      )) as unknown as pg.QueryResult<{ position: string }>[];
+      let position = BigInt(head?.rows[0]?.position ?? "0");
       const heads = await this.streamHeads(client, [...new Set(requests.map((r) => r.stream))]);
-      const rows: (EventRow & { position: bigint })[] = [];
+      const rows: EventRow[] = [];
+      const positions: string[] = [];
       const results = requests.map((request): AppendResult | Error => {
         const planned = planAppend(request, heads.get(request.stream));
         if (planned instanceof Error) return planned;
-        for (const row of planned) rows.push({ ...row, position: ++position });
+        for (const row of planned) {
+          rows.push(row);
+          positions.push((++position).toString());
+        }
         const last = planned[planned.length - 1] as EventRow;
         heads.set(request.stream, { revision: last.revision, hash: last.hash });
         return { nextExpectedRevision: last.revision, position };
       });
       if (rows.length > 0) {
         await client.query(
-          `INSERT INTO ${this.schema}.events (position, stream, revision, id, type, data, metadata, hash)
-           SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+          `WITH inserted AS (
+             INSERT INTO ${this.schema}.events (position, stream, revision, id, type, data, metadata, hash)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[])
+           ), moved AS (UPDATE ${this.schema}.head SET position = $9)
+           SELECT pg_notify($10, $9::text)`,
           [
-            rows.map((r) => r.position.toString()),
+            positions,
             rows.map((r) => r.stream),
             rows.map((r) => r.revision.toString()),
             rows.map((r) => r.id),
@@ -169,10 +176,10 @@ export class PostgresEventStore extends PagedStore {
             rows.map((r) => r.data),
             rows.map((r) => r.metadata),
             rows.map((r) => r.hash),
+            position.toString(),
+            this.channel,
           ],
         );
-        await client.query(`UPDATE ${this.schema}.head SET position = $1`, [position.toString()]);
-        await client.query("SELECT pg_notify($1, $2)", [this.channel, position.toString()]);
       }
       await client.query("COMMIT");
       this.signal.notify();
