@@ -2,7 +2,7 @@ import { chownSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LOOPBACK, waitForPort, withFreePort } from "./ports.ts";
 import type { PostgresServer } from "./postgres.ts";
-import { lookupUser, type OsUser, type ServerProcess, spawnServer, startupError } from "./process.ts";
+import { launchServer, lookupUser, type OsUser, spawnServer } from "./process.ts";
 import { makeTempDir } from "./tempdir.ts";
 
 export interface PgBouncerOptions {
@@ -44,27 +44,15 @@ async function startOn(
   const dir = makeTempDir("pgbouncer", owner);
   const file = (name: string) => join(dir.path, name);
   const logFile = file("pgbouncer.log");
-  let server: ServerProcess | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= Promise.resolve(server?.stop("SIGTERM")).then(() => dir.remove());
-    return stopping;
-  };
-  try {
+  const { stop } = await launchServer("PgBouncer", dir, logFile, async (track) => {
     writeOwned(file("userlist.txt"), `"${pg.user}" "${pg.password}"\n`, owner);
     writeOwned(file("pgbouncer.ini"), config(port, pg, file, options).join("\n"), owner);
-    const bouncer = spawnServer("PgBouncer", "/usr/sbin/pgbouncer", [file("pgbouncer.ini")], {
-      logFile,
-      user: owner,
-      cwd: dir.path,
-    });
-    server = bouncer;
+    const args = [file("pgbouncer.ini")];
+    const bouncer = track(
+      spawnServer("PgBouncer", "/usr/sbin/pgbouncer", args, { logFile, user: owner, cwd: dir.path }),
+    );
     await waitForPort(port, { check: bouncer.assertRunning });
-  } catch (error) {
-    const failure = startupError("PgBouncer", error, logFile); // read the log before stop() removes it
-    await stop();
-    throw failure;
-  }
+  });
   const connectionString = (db = pg.database) =>
     `postgresql://${encodeURIComponent(pg.user)}:${pg.password}@${LOOPBACK}:${port}/${encodeURIComponent(db)}`;
   return {

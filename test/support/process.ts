@@ -2,6 +2,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { trackProcess } from "./reaper.ts";
+import type { TempDir } from "./tempdir.ts";
 
 export interface OsUser {
   name: string;
@@ -193,4 +194,34 @@ export function spawnServer(
       return stopping;
     },
   };
+}
+
+/**
+ * Runs `start` (write config, spawn the server into `dir`, wait for it) and returns what it
+ * made with an idempotent `stop` that stops the server and removes `dir`. On failure the error
+ * carries the log tail, read before the dir goes, and nothing is left behind.
+ */
+export async function launchServer<T>(
+  service: string,
+  dir: TempDir,
+  logFile: string,
+  start: (track: (server: ServerProcess) => ServerProcess) => Promise<T>,
+): Promise<{ value: T; stop: () => Promise<void> }> {
+  let server: ServerProcess | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= Promise.resolve(server?.stop("SIGTERM")).then(() => dir.remove());
+    return stopping;
+  };
+  try {
+    const value = await start((spawned) => {
+      server = spawned;
+      return spawned;
+    });
+    return { value, stop };
+  } catch (error) {
+    const failure = startupError(service, error, logFile);
+    await stop();
+    throw failure;
+  }
 }

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LOOPBACK, waitForPort, withFreePort } from "./ports.ts";
-import { type ServerProcess, spawnServer, startupError } from "./process.ts";
+import { launchServer, spawnServer } from "./process.ts";
 import { makeTempDir } from "./tempdir.ts";
 
 export interface RedisServer {
@@ -31,23 +31,11 @@ async function startOn(port: number): Promise<RedisServer> {
     "",
   ];
   writeFileSync(join(dir.path, "redis.conf"), conf.join("\n"));
-  let server: ServerProcess | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= Promise.resolve(server?.stop("SIGTERM")).then(() => dir.remove());
-    return stopping;
-  };
-  try {
-    const redis = spawnServer("Redis", "redis-server", [join(dir.path, "redis.conf")], {
-      logFile,
-      cwd: dir.path,
-    });
-    server = redis;
+  const { stop } = await launchServer("Redis", dir, logFile, async (track) => {
+    const redis = track(
+      spawnServer("Redis", "redis-server", [join(dir.path, "redis.conf")], { logFile, cwd: dir.path }),
+    );
     await waitForPort(port, { check: redis.assertRunning });
-  } catch (error) {
-    const failure = startupError("Redis", error, logFile); // read the log before stop() removes it
-    await stop();
-    throw failure;
-  }
+  });
   return { host: LOOPBACK, port, url: `redis://${LOOPBACK}:${port}`, stop };
 }

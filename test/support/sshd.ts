@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LOOPBACK, readGreeting, waitForPort, withFreePort } from "./ports.ts";
-import { lookupUser, run, type ServerProcess, spawnServer, startupError } from "./process.ts";
+import { launchServer, lookupUser, run, spawnServer } from "./process.ts";
 import { makeTempDir } from "./tempdir.ts";
 
 export interface SshdOptions {
@@ -46,27 +46,15 @@ async function startOn(port: number, user: string, options: SshdOptions): Promis
   chmodSync(dir.path, 0o711); // sshd reads authorized_keys as the test user
   const file = (name: string) => join(dir.path, name);
   const logFile = file("sshd.log");
-  let server: ServerProcess | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= Promise.resolve(server?.stop("SIGTERM")).then(() => dir.remove());
-    return stopping;
-  };
-  try {
-    const keys = await writeFiles(port, user, file, options);
-    const sshd = spawnServer("sshd", "/usr/sbin/sshd", ["-D", "-e", "-f", file("sshd_config")], {
-      logFile,
-      cwd: dir.path,
-    });
-    server = sshd;
+  const { value: keys, stop } = await launchServer("sshd", dir, logFile, async (track) => {
+    const written = await writeFiles(port, user, file, options);
+    const args = ["-D", "-e", "-f", file("sshd_config")];
+    const sshd = track(spawnServer("sshd", "/usr/sbin/sshd", args, { logFile, cwd: dir.path }));
     await waitForPort(port, { check: sshd.assertRunning });
     await readGreeting(port, /^SSH-2\.0-[^\n]*\n/);
-    return { host: LOOPBACK, port, user, password: options.password, ...keys, stop };
-  } catch (error) {
-    const failure = startupError("sshd", error, logFile); // read the log before stop() removes it
-    await stop();
-    throw failure;
-  }
+    return written;
+  });
+  return { host: LOOPBACK, port, user, password: options.password, ...keys, stop };
 }
 
 type Keys = Omit<SshdServer, "host" | "port" | "user" | "password" | "stop">;
