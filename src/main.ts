@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { policyApplyCommand, policyShowCommand } from "./cli/policy.ts";
 import { startCommand } from "./cli/start.ts";
 import { verifyCommand } from "./cli/verify.ts";
 import { isSluiceError } from "./errors.ts";
@@ -27,6 +28,29 @@ program
   .option("--public-key <file>", "Ed25519 public JWK that signed the seals (default: the gateway's key)")
   .action(async (options) => {
     process.exitCode = await verifyCommand(options);
+  });
+
+const configOption = "config file (default: $SLUICE_CONFIG, else ./sluice.yaml, else built-in defaults)";
+const policy = program.command("policy").description("policy as code: apply and show versions");
+policy
+  .command("apply")
+  .description(
+    "validate policy files (YAML) and publish them as the next version; identical documents are a no-op",
+  )
+  .argument("<files...>", "policy files, merged in order")
+  .option("-c, --config <file>", configOption)
+  .option("--author <name>", "who publishes it (default: the local user)")
+  .action(async (files: string[], options) => {
+    process.exitCode = await policyApplyCommand(files, options);
+  });
+policy
+  .command("show")
+  .description("print the current policy version, or an earlier one")
+  .option("-c, --config <file>", configOption)
+  .option("--version <n>", "the version to show")
+  .option("--json", "print JSON instead of YAML")
+  .action(async (options) => {
+    process.exitCode = await policyShowCommand(options);
   });
 
 try {

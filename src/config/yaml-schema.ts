@@ -8,6 +8,15 @@ import { SluiceError } from "../errors.ts";
  * line and column, and the key path, e.g. `sluice.yaml:7:5 store.kind: Invalid option`.
  */
 export function parseYaml<S extends z.ZodType>(text: string, file: string, schema: S): z.output<S> {
+  return parseYamlWithSource(text, file, schema).value;
+}
+
+/** As parseYaml, also returning the plain JSON read from the file and a locator for later checks. */
+export function parseYamlWithSource<S extends z.ZodType>(
+  text: string,
+  file: string,
+  schema: S,
+): { value: z.output<S>; source: unknown; where: (path: (string | number)[]) => string } {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, prettyErrors: false });
   if (document.errors.length > 0) {
@@ -17,8 +26,10 @@ export function parseYaml<S extends z.ZodType>(text: string, file: string, schem
       file,
     });
   }
-  const result = schema.safeParse(document.toJS() ?? {});
-  if (result.success) return result.data;
+  const source = document.toJS() ?? {};
+  const result = schema.safeParse(source);
+  const where = (path: (string | number)[]) => `${file}${locate(document, lineCounter, path)}`;
+  if (result.success) return { value: result.data, source, where };
   const messages = result.error.issues.slice(0, 5).map((issue) => {
     const path = issue.path.map(String);
     // An unknown key is best shown where it stands, not where its parent map starts.

@@ -1,0 +1,171 @@
+import { z } from "zod";
+import { secretRef } from "../../config/secret-ref.ts";
+
+/**
+ * The policy document: targets, access grants, rules and masking profiles, written as YAML
+ * (one or more files, merged) and published whole as one PolicyVersionPublished event.
+ * Default deny; precedence deny > require_approval > allow.
+ */
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, "lower-case letters, digits, '.', '_' and '-'");
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, "a duration like 30s, 15m, 8h or 1d")
+  .transform(parseDuration);
+const globs = z.array(z.string().min(1)).min(1);
+
+export const accessLevels = ["read-only", "read-write", "admin"] as const;
+export type AccessLevel = (typeof accessLevels)[number];
+
+const target = z
+  .object({
+    name,
+    protocol: z.enum(["postgres", "ssh", "http", "kubernetes"]),
+    /** host:port for postgres/ssh, base URL for http/kubernetes. */
+    address: z.string().min(1),
+    /** The gateway's upstream credential: a reference, never the secret. */
+    credential: secretRef.optional(),
+    /** postgres: create a short-lived role per credential, member of this template role. */
+    ephemeralRole: z
+      .object({ template: z.string().min(1) })
+      .strict()
+      .optional(),
+    /** Default masking profile for everything read from this target. */
+    masking: name.optional(),
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+const subjects = z
+  .object({ subjects: globs.optional(), groups: globs.optional() })
+  .strict()
+  .refine((s) => s.subjects || s.groups, "name subjects, groups or both");
+
+const grant = z
+  .object({
+    name,
+    who: subjects,
+    targets: globs,
+    level: z.enum(accessLevels),
+    /** Longest credential this grant allows for a sub-task. */
+    maxTtl: duration.default(parseDuration("1h")),
+    masking: name.optional(),
+  })
+  .strict();
+
+const sqlMatch = z
+  .object({
+    kinds: globs.optional(),
+    relations: globs.optional(),
+    functions: globs.optional(),
+    flags: globs.optional(),
+    readOnly: z.boolean().optional(),
+    unparsed: z.boolean().optional(),
+  })
+  .strict();
+
+const sshMatch = z
+  .object({
+    requests: z.array(z.enum(["exec", "shell", "sftp", "port_forward", "agent_forward", "x11"])).optional(),
+    programs: globs.optional(),
+    /** Regular expression over the whole command line. */
+    commandMatches: z.string().optional(),
+    sudo: z.boolean().optional(),
+  })
+  .strict();
+
+const httpMatch = z
+  .object({
+    methods: z.array(z.string().toUpperCase()).optional(),
+    paths: globs.optional(),
+    verbs: globs.optional(),
+    resources: globs.optional(),
+    namespaces: globs.optional(),
+    subresources: globs.optional(),
+  })
+  .strict();
+
+const match = z
+  .object({
+    targets: globs.optional(),
+    who: subjects.optional(),
+    sql: sqlMatch.optional(),
+    ssh: sshMatch.optional(),
+    http: httpMatch.optional(),
+  })
+  .strict()
+  .default({});
+
+const approval = z
+  .object({
+    groups: z.array(z.string().min(1)).min(1),
+    quorum: z.number().int().positive().default(1),
+    timeout: duration.default(parseDuration("15m")),
+    /** A grant covers identical re-runs in the same session/task for this long (default: that one run). */
+    reuseWithin: duration.optional(),
+  })
+  .strict();
+
+const rule = z.discriminatedUnion("action", [
+  z.object({ name, action: z.literal("deny"), reason: z.string().optional(), match }).strict(),
+  z
+    .object({ name, action: z.literal("require_approval"), reason: z.string().optional(), match, approval })
+    .strict(),
+  z
+    .object({
+      name,
+      action: z.literal("allow"),
+      reason: z.string().optional(),
+      match,
+      masking: name.optional(),
+    })
+    .strict(),
+]);
+
+const strategy = z.enum(["redact", "partial", "hash", "null"]);
+
+const maskingProfile = z
+  .object({
+    name,
+    /** `schema.table.column`, each part a glob (`*.users.email`, `public.*.ssn`). */
+    columns: z
+      .array(
+        z
+          .object({ column: z.string().regex(/^[^.]+\.[^.]+\.[^.]+$/, "schema.table.column"), strategy })
+          .strict(),
+      )
+      .default([]),
+    detectors: z.array(z.object({ detector: z.string().min(1), strategy }).strict()).default([]),
+    /** When lineage of an output column cannot be established for a query touching masked columns. */
+    unknownLineage: z.enum(["mask", "deny"]).default("mask"),
+  })
+  .strict();
+
+export const policyDocument = z
+  .object({
+    targets: z.array(target).default([]),
+    access: z.array(grant).default([]),
+    rules: z.array(rule).default([]),
+    masking: z.array(maskingProfile).default([]),
+    /** Salt for the `hash` masking strategy, per deployment. */
+    maskingSalt: secretRef.optional(),
+  })
+  .strict();
+
+export type PolicyDocument = z.output<typeof policyDocument>;
+export type Target = PolicyDocument["targets"][number];
+export type Grant = PolicyDocument["access"][number];
+export type Rule = PolicyDocument["rules"][number];
+export type MaskingProfile = PolicyDocument["masking"][number];
+export type SqlMatch = z.output<typeof sqlMatch>;
+export type SshMatch = z.output<typeof sshMatch>;
+export type HttpMatch = z.output<typeof httpMatch>;
+
+/** "15m" → 900000 (milliseconds). */
+export function parseDuration(text: string): number {
+  const found = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!found) throw new Error(`not a duration: ${text}`);
+  return Number(found[1]) * UNIT_MS[found[2] as keyof typeof UNIT_MS];
+}
