@@ -62,7 +62,7 @@ export async function readPolicyVersion(
     if (event.type !== "PolicyVersionPublished") continue;
     if (version === undefined || event.data.version === version) found = event;
   }
-  if (!found || found.type !== "PolicyVersionPublished") return null;
+  if (found?.type !== "PolicyVersionPublished") return null;
   return {
     version: found.data.version,
     document: found.data.document,

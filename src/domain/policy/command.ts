@@ -16,7 +16,7 @@ export interface SqlFacts {
 
 export interface SshFacts {
   request: "exec" | "shell" | "sftp" | "port_forward" | "agent_forward" | "x11";
-  /** Programs run by an exec command line (every command of pipelines, lists and subshells). */
+  /** Programs run by an exec command line (every command of pipelines, lists and subshells); "?" when unknown. */
   programs: string[];
   sudo: boolean;
 }
@@ -70,6 +70,7 @@ export function requiredLevel(command: ClassifiedCommand): AccessLevel | null {
       return sql.readOnly ? "read-only" : "read-write";
     }
     case "ssh":
+      if (command.ssh.programs.includes("?")) return null; // the classifier could not tell what runs
       return command.ssh.request === "exec" || command.ssh.request === "shell" ? "read-write" : "admin";
     default: {
       const { http } = command;
