@@ -3,6 +3,7 @@ import { buildApiServer } from "./api/server.ts";
 import type { SluiceConfig } from "./config/schema.ts";
 import { openStore } from "./eventstore/open.ts";
 import type { EventStore } from "./eventstore/port.ts";
+import { PolicyFollower } from "./gate/policy-versions.ts";
 import { loadOrCreateSigningKey } from "./identity/signing-key.ts";
 import { startSealer } from "./jobs/sealer.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -10,6 +11,8 @@ import { createLogger, type Logger } from "./log.ts";
 export interface Gateway {
   readonly store: EventStore;
   readonly log: Logger;
+  /** The live policy snapshot, following every published version. */
+  readonly policy: PolicyFollower;
   /** Base URL of the HTTP API once started. */
   readonly apiUrl: string;
   /** Appends a seal over everything new right now (the sealer also runs on its interval). */
@@ -25,6 +28,11 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   const key = await loadOrCreateSigningKey(config.ledger.signingKeyFile as string);
   const store = await openStore(config.store);
   readiness.register("store", () => !stopping);
+  const policy = new PolicyFollower(store);
+  await policy.start();
+  readiness.register("policy", () => policy.lastError === null);
+  if (!policy.current())
+    log.warn("no policy published yet: every command is denied (sluice policy apply FILE)");
   const sealer = startSealer(store, {
     key,
     gatewayInstance: config.instanceId,
@@ -39,6 +47,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     await api.listen({ host: config.api.host, port: config.api.port });
   } catch (error) {
     await sealer.stop();
+    await policy.stop();
     await store.close();
     throw error;
   }
@@ -51,6 +60,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     stopping = true;
     await api.close();
     await sealer.stop();
+    await policy.stop();
     await store.close();
     log.info("sluice gateway stopped");
   };
@@ -58,6 +68,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   return {
     store,
     log,
+    policy,
     apiUrl,
     seal: sealer.sealNow,
     stop: () => {

@@ -110,11 +110,16 @@ export class PolicyFollower {
     await this.following;
   }
 
+  /** Set when a published version failed to validate here; the last good snapshot stays in force. */
+  lastError: SluiceError | null = null;
+
   private apply(version: number, source: Record<string, unknown>): void {
     const parsed = policyDocument.safeParse(source);
-    // Published documents were validated when applied; one that no longer parses keeps the last good one.
-    if (!parsed.success)
-      throw new SluiceError("CONFIG_INVALID", `policy version ${version} does not validate`);
+    if (!parsed.success) {
+      this.lastError = new SluiceError("CONFIG_INVALID", `policy version ${version} does not validate`);
+      return;
+    }
+    this.lastError = null;
     this.snapshot = { version, document: parsed.data };
     for (const listener of this.listeners) listener(this.snapshot);
   }

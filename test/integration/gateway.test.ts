@@ -20,7 +20,7 @@ describe("gateway", () => {
     expect(await health.json()).toEqual({ status: "ok" });
     const ready = await fetch(`${gateway.apiUrl}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ ready: true, checks: { store: true } });
+    expect(await ready.json()).toMatchObject({ ready: true, checks: { store: true, policy: true } });
 
     const pending = Array.from({ length: 300 }, (_, i) =>
       gateway.store.append(`task-${i % 10}`, [taskEvent(i)]),

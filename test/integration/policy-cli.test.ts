@@ -6,6 +6,7 @@ import { decide } from "../../src/domain/policy/decide.ts";
 import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
 import { PolicyFollower } from "../../src/gate/policy-versions.ts";
 import { runSluice } from "../support/cli.ts";
+import { until } from "../support/events.ts";
 import { makeDataDir } from "../support/ledger.ts";
 
 const EXAMPLE = new URL("../../examples/policy.yaml", import.meta.url);
@@ -111,12 +112,4 @@ function snapshot(follower: PolicyFollower) {
   const current = follower.current();
   if (!current) throw new Error("no policy snapshot yet");
   return current;
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
