@@ -230,6 +230,47 @@ describe("decide", () => {
     expect(read).toMatchObject({ decision: "allow", rule: "access:dba-all" });
   });
 
+  it("does not let an allow rule cover a command that does more than the rule describes", () => {
+    // WITH d AS (DELETE FROM customers RETURNING *) INSERT INTO audit_notes SELECT … FROM d
+    const smuggled = sql({
+      kinds: ["insert", "delete"],
+      relations: ["public.audit_notes", "public.customers"],
+      readOnly: false,
+    });
+    expect(decide({ identity: agent, target: "orders-db", command: smuggled, policy, now })).toMatchObject({
+      decision: "deny",
+      rule: "access:agents-orders",
+    });
+    const chained = ssh("exec", "uptime; rm -rf /", ["uptime", "rm"]);
+    const allowUptime: PolicySnapshot = {
+      version: 2,
+      document: {
+        ...policy.document,
+        access: [
+          {
+            name: "ro",
+            who: { subjects: ["viewer"] },
+            targets: ["web-1"],
+            level: "read-only",
+            maxTtl: 60_000,
+          },
+        ],
+        rules: [{ name: "uptime-ok", action: "allow", match: { ssh: { programs: ["uptime"] } } }],
+      },
+    };
+    const viewer = { subject: "viewer", groups: [] };
+    const alone = ssh("exec", "uptime", ["uptime"]);
+    expect(decide({ identity: viewer, target: "web-1", command: alone, policy: allowUptime, now }).rule).toBe(
+      "uptime-ok",
+    );
+    expect(
+      decide({ identity: viewer, target: "web-1", command: chained, policy: allowUptime, now }),
+    ).toMatchObject({
+      decision: "deny",
+      rule: "access:ro",
+    });
+  });
+
   it("denies everything under an empty policy (default deny)", () => {
     const empty: PolicySnapshot = {
       version: 1,

@@ -32,6 +32,17 @@ export function whoMatches(who: { subjects?: string[]; groups?: string[] }, iden
   );
 }
 
+/**
+ * How a list condition meets a command with many parts (statements, relations, programs):
+ * `deny` and `require_approval` fire when ANY part matches; `allow` needs EVERY part covered,
+ * so a DELETE wrapped in a CTE, or `uptime; rm -rf /`, is not smuggled in under an allow rule.
+ */
+type Mode = "any" | "all";
+
+function covers(mode: Mode, values: string[], test: (value: string) => boolean): boolean {
+  return mode === "any" ? values.some(test) : values.every(test);
+}
+
 export function ruleMatches(
   rule: Rule,
   identity: Identity,
@@ -39,11 +50,14 @@ export function ruleMatches(
   command: ClassifiedCommand,
 ): boolean {
   const { match } = rule;
+  const mode: Mode = rule.action === "allow" ? "all" : "any";
   if (match.targets && !globMatch(match.targets, target)) return false;
   if (match.who && !whoMatches(match.who, identity)) return false;
-  if (match.sql && !(command.protocol === "postgres" && sqlMatches(match.sql, command.sql))) return false;
-  if (match.ssh && !(command.protocol === "ssh" && sshMatches(match.ssh, command.ssh, command.text)))
+  if (match.sql && !(command.protocol === "postgres" && sqlMatches(match.sql, command.sql, mode)))
     return false;
+  if (match.ssh && !(command.protocol === "ssh" && sshMatches(match.ssh, command.ssh, command.text, mode))) {
+    return false;
+  }
   if (match.http && !(isHttp(command) && httpMatches(match.http, command.http))) return false;
   return true;
 }
@@ -52,22 +66,21 @@ function isHttp(command: ClassifiedCommand): command is Extract<ClassifiedComman
   return command.protocol === "http" || command.protocol === "kubernetes";
 }
 
-function sqlMatches(m: SqlMatch, sql: SqlFacts): boolean {
+function sqlMatches(m: SqlMatch, sql: SqlFacts, mode: Mode): boolean {
   if (m.unparsed !== undefined) return m.unparsed === !sql.parsed;
   // Unparsed SQL has no facts to match: only `unparsed: true` covers it.
   if (!sql.parsed) return false;
   if (m.readOnly !== undefined && m.readOnly !== sql.readOnly) return false;
-  if (m.kinds && !anyMatch(m.kinds, sql.kinds)) return false;
-  if (m.flags && !anyMatch(m.flags, sql.flags)) return false;
+  const { kinds, flags, functions, relations } = m;
+  if (kinds && !covers(mode, sql.kinds, (k) => globMatch(kinds, k))) return false;
+  if (flags && !covers(mode, sql.flags, (f) => globMatch(flags, f))) return false;
   if (
-    m.functions &&
-    !sql.functions.some(
-      (f) => globMatch(m.functions as string[], f) || globMatch(m.functions as string[], unqualified(f)),
-    )
+    functions &&
+    !covers(mode, sql.functions, (f) => globMatch(functions, f) || globMatch(functions, unqualified(f)))
   ) {
     return false;
   }
-  if (m.relations && !sql.relations.some((r) => relationMatches(m.relations as string[], r))) return false;
+  if (relations && !covers(mode, sql.relations, (r) => relationMatches(relations, r))) return false;
   return true;
 }
 
@@ -86,12 +99,24 @@ function unqualified(name: string): string {
   return name.slice(name.lastIndexOf(".") + 1);
 }
 
-function sshMatches(m: SshMatch, ssh: SshFacts, text: string): boolean {
+function sshMatches(m: SshMatch, ssh: SshFacts, text: string, mode: Mode): boolean {
   if (m.requests && !m.requests.includes(ssh.request)) return false;
-  if (m.programs && !anyMatch(m.programs, ssh.programs)) return false;
+  const { programs } = m;
+  if (programs && !covers(mode, ssh.programs, (p) => globMatch(programs, p))) return false;
   if (m.sudo !== undefined && m.sudo !== ssh.sudo) return false;
-  if (m.commandMatches && !new RegExp(m.commandMatches).test(text)) return false;
+  if (m.commandMatches && !regex(m.commandMatches).test(text)) return false;
   return true;
+}
+
+const regexes = new Map<string, RegExp>();
+
+function regex(pattern: string): RegExp {
+  let compiled = regexes.get(pattern);
+  if (!compiled) {
+    compiled = new RegExp(pattern);
+    regexes.set(pattern, compiled);
+  }
+  return compiled;
 }
 
 function httpMatches(m: HttpMatch, http: HttpFacts): boolean {
