@@ -1,5 +1,5 @@
 import type { NewEvent } from "../events/index.ts";
-import { decode } from "./decode.ts";
+import { decode, parseStoredJson } from "./decode.ts";
 import { type ChangeSignal, liveSubscription } from "./live-subscription.ts";
 import type {
   AppendOptions,
@@ -13,6 +13,35 @@ import type {
 } from "./port.ts";
 
 const PAGE = 1000;
+
+/** The columns both SQL engines select, in this order. */
+export const EVENT_COLUMNS = "position, stream, revision, type, data, metadata, hash";
+
+/** A selected row: integers arrive as bigint (SQLite) or decimal strings (PostgreSQL). */
+export interface StoredRow {
+  position: bigint | string;
+  stream: string;
+  revision: bigint | string;
+  type: string;
+  data: string;
+  metadata: string;
+  hash: string;
+}
+
+export function rowToRaw(row: StoredRow): RawEvent {
+  // One literal, no spread: catch-up converts hundreds of thousands of rows a second.
+  const place = { stream: row.stream, revision: BigInt(row.revision), position: BigInt(row.position) };
+  return {
+    stream: place.stream,
+    revision: place.revision,
+    position: place.position,
+    type: row.type,
+    data: parseStoredJson(row.data, place),
+    metadata: parseStoredJson(row.metadata, place),
+    hash: row.hash,
+    text: { data: row.data, metadata: row.metadata },
+  };
+}
 const MAX_REVISION = 2n ** 63n - 1n;
 
 /**

@@ -8,10 +8,9 @@ import {
   planAppend,
   type StreamHead,
 } from "./append-plan.ts";
-import { parseStoredJson } from "./decode.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { ChangeSignal } from "./live-subscription.ts";
-import { PagedStore } from "./paged-store.ts";
+import { EVENT_COLUMNS, PagedStore, rowToRaw, type StoredRow } from "./paged-store.ts";
 import type { AppendOptions, AppendResult, RawEvent } from "./port.ts";
 import { checkSchemaName, ensureSchema } from "./postgres-schema.ts";
 
@@ -22,18 +21,6 @@ export interface PostgresStoreOptions {
   pollMs?: number;
   poolSize?: number;
 }
-
-interface Row {
-  position: string;
-  stream: string;
-  revision: string;
-  type: string;
-  data: string;
-  metadata: string;
-  hash: string;
-}
-
-const COLUMNS = "position, stream, revision, type, data, metadata, hash";
 
 /** The store for several gateway instances: one PostgreSQL database, group-committed appends. */
 export class PostgresEventStore extends PagedStore {
@@ -98,11 +85,11 @@ export class PostgresEventStore extends PagedStore {
   }
 
   protected async readAllPage(after: bigint, limit: number): Promise<RawEvent[]> {
-    const result = await this.query<Row>(
-      `SELECT ${COLUMNS} FROM ${this.schema}.events WHERE position > $1 ORDER BY position LIMIT $2`,
+    const result = await this.query<StoredRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${this.schema}.events WHERE position > $1 ORDER BY position LIMIT $2`,
       [after.toString(), limit],
     );
-    return result.rows.map(toRaw);
+    return result.rows.map(rowToRaw);
   }
 
   protected async readStreamPage(
@@ -112,11 +99,11 @@ export class PostgresEventStore extends PagedStore {
     direction: "forwards" | "backwards",
   ): Promise<RawEvent[]> {
     const [op, order] = direction === "forwards" ? [">=", "ASC"] : ["<=", "DESC"];
-    const result = await this.query<Row>(
-      `SELECT ${COLUMNS} FROM ${this.schema}.events WHERE stream = $1 AND revision ${op} $2 ORDER BY revision ${order} LIMIT $3`,
+    const result = await this.query<StoredRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${this.schema}.events WHERE stream = $1 AND revision ${op} $2 ORDER BY revision ${order} LIMIT $3`,
       [stream, from.toString(), limit],
     );
-    return result.rows.map(toRaw);
+    return result.rows.map(rowToRaw);
   }
 
   /** One transaction per batch; if it fails as a whole, each append is retried alone so only the bad one fails. */
@@ -234,20 +221,6 @@ export class PostgresEventStore extends PagedStore {
       retry();
     }
   }
-}
-
-function toRaw(row: Row): RawEvent {
-  const place = { stream: row.stream, revision: BigInt(row.revision), position: BigInt(row.position) };
-  return {
-    stream: place.stream,
-    revision: place.revision,
-    position: place.position,
-    type: row.type,
-    data: parseStoredJson(row.data, place),
-    metadata: parseStoredJson(row.metadata, place),
-    hash: row.hash,
-    text: { data: row.data, metadata: row.metadata },
-  };
 }
 
 function isConnectionError(error: unknown): boolean {

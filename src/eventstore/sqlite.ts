@@ -7,10 +7,9 @@ import type { NewEvent } from "../events/index.ts";
 import { startTsWorker } from "../runtime/ts-worker.ts";
 import { type AppendRequest, appendRequest } from "./append-plan.ts";
 import { reviveConflict } from "./conflict.ts";
-import { parseStoredJson } from "./decode.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { ChangeSignal } from "./live-subscription.ts";
-import { PagedStore } from "./paged-store.ts";
+import { EVENT_COLUMNS, PagedStore, rowToRaw, type StoredRow } from "./paged-store.ts";
 import type { AppendOptions, AppendResult, RawEvent } from "./port.ts";
 import { openSchema } from "./sqlite-schema.ts";
 import type { WriterReply } from "./sqlite-writer.ts";
@@ -20,18 +19,6 @@ export interface SqliteStoreOptions {
   /** How often live subscriptions look for appends made by other processes. */
   pollMs?: number;
 }
-
-interface Row {
-  position: bigint;
-  stream: string;
-  revision: bigint;
-  type: string;
-  data: string;
-  metadata: string;
-  hash: string;
-}
-
-const COLUMNS = "position, stream, revision, type, data, metadata, hash";
 
 /** The embedded default: one SQLite file in WAL mode, writes group-committed on a writer thread. */
 export class SqliteEventStore extends PagedStore {
@@ -56,14 +43,14 @@ export class SqliteEventStore extends PagedStore {
     this.reader = reader;
     this.writer = writer;
     this.pollMs = pollMs;
-    this.selectAll = reader.prepare<[bigint, number], Row>(
-      `SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+    this.selectAll = reader.prepare<[bigint, number], StoredRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
     );
-    this.selectForwards = reader.prepare<[string, bigint, number], Row>(
-      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
+    this.selectForwards = reader.prepare<[string, bigint, number], StoredRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
     );
-    this.selectBackwards = reader.prepare<[string, bigint, number], Row>(
-      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+    this.selectBackwards = reader.prepare<[string, bigint, number], StoredRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
     );
     this.selectHead = reader.prepare<[], { head: bigint | null }>("SELECT max(position) AS head FROM events");
     // Two batches in flight: while one fsyncs on the writer thread, the event loop prepares
@@ -122,7 +109,7 @@ export class SqliteEventStore extends PagedStore {
   }
 
   protected async readAllPage(after: bigint, limit: number): Promise<RawEvent[]> {
-    return this.selectAll.all(after, limit).map(toRaw);
+    return this.selectAll.all(after, limit).map(rowToRaw);
   }
 
   protected async readStreamPage(
@@ -132,7 +119,7 @@ export class SqliteEventStore extends PagedStore {
     direction: "forwards" | "backwards",
   ): Promise<RawEvent[]> {
     const statement = direction === "forwards" ? this.selectForwards : this.selectBackwards;
-    return statement.all(stream, from, limit).map(toRaw);
+    return statement.all(stream, from, limit).map(rowToRaw);
   }
 
   private async commit(requests: AppendRequest[]): Promise<(AppendResult | Error)[]> {
@@ -176,17 +163,4 @@ interface WriterMessage {
   replies?: WriterReply[];
   closed?: true;
   error?: SluiceError;
-}
-
-function toRaw(row: Row): RawEvent {
-  return {
-    stream: row.stream,
-    revision: row.revision,
-    position: row.position,
-    type: row.type,
-    data: parseStoredJson(row.data, row),
-    metadata: parseStoredJson(row.metadata, row),
-    hash: row.hash,
-    text: { data: row.data, metadata: row.metadata },
-  };
 }
