@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { secretRef } from "../../config/secret-ref.ts";
+import { DETECTOR_NAMES } from "../../gate/masking/detectors.ts";
 
 /**
  * The policy document: targets, access grants, rules and masking profiles, written as YAML
@@ -137,7 +138,7 @@ const maskingProfile = z
           .strict(),
       )
       .default([]),
-    detectors: z.array(z.object({ detector: z.string().min(1), strategy }).strict()).default([]),
+    detectors: z.array(z.object({ detector: z.enum(DETECTOR_NAMES), strategy }).strict()).default([]),
     /** When lineage of an output column cannot be established for a query touching masked columns. */
     unknownLineage: z.enum(["mask", "deny"]).default("mask"),
   })
