@@ -22,7 +22,9 @@ export function parsePolicyFiles(files: { file: string; text: string }[]): {
   const origin = new Map<object, { where: (typeof parsed)[number]["where"]; path: (string | number)[] }>();
   for (const { value, source: raw, where } of parsed) {
     for (const section of ["targets", "access", "rules", "masking"] as const) {
-      value[section].forEach((item, i) => origin.set(item, { where, path: [section, i] }));
+      value[section].forEach((item, i) => {
+        origin.set(item, { where, path: [section, i] });
+      });
       (document[section] as object[]).push(...value[section]);
       const items = (raw as Record<string, unknown[]>)[section] ?? [];
       source[section] = [...((source[section] as unknown[]) ?? []), ...items];
