@@ -36,8 +36,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   const sealer = startSealer(store, {
     key,
     gatewayInstance: config.instanceId,
-    intervalMs:
-      config.ledger.sealIntervalSeconds > 0 ? config.ledger.sealIntervalSeconds * 1000 : 2 ** 31 - 1,
+    intervalMs: config.ledger.sealIntervalSeconds * 1000,
     log,
   });
   const api = buildApiServer({ log, readiness });

@@ -3,7 +3,7 @@ import type { EventStore } from "../eventstore/port.ts";
 import { type SealOptions, sealNow } from "../eventstore/seal.ts";
 
 /**
- * Runs `sealNow` every `intervalMs`. Runs never overlap; a failed run is logged and the next
+ * Runs `sealNow` every `intervalMs` (0: only when asked). Runs never overlap; a failed run is logged and the next
  * one covers its range, so a store outage delays seals but loses none.
  */
 export function startSealer(store: EventStore, options: SealOptions & { intervalMs: number; log: Logger }) {
@@ -21,8 +21,8 @@ export function startSealer(store: EventStore, options: SealOptions & { interval
     });
     return running;
   };
-  const timer = setInterval(run, options.intervalMs);
-  timer.unref();
+  const timer = options.intervalMs > 0 ? setInterval(run, options.intervalMs) : undefined;
+  timer?.unref();
   return {
     /** Seals now (used at shutdown and by tests). */
     sealNow: run,

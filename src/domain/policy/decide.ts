@@ -63,9 +63,8 @@ export function decide(input: DecisionInput): Decision {
       version,
     );
   }
-  const best = strongest(grants.map((g) => g.level));
-  const level = input.session?.access ? weaker(best, input.session.access) : best;
-  const grant = grants.find((g) => g.level === best) ?? grants[0];
+  const level = strongest(grants.map((g) => g.level));
+  const grant = grants.find((g) => g.level === level) ?? grants[0];
   const masking = (rule?: { masking?: string }) =>
     rule?.masking ?? grant?.masking ?? policy.document.targets.find((t) => t.name === target)?.masking;
 
@@ -129,4 +128,3 @@ function allow(rule: string, reason: string, policyVersion: number, masking?: st
 
 const rank = (level: AccessLevel) => accessLevels.indexOf(level);
 const strongest = (levels: AccessLevel[]) => levels.reduce((a, b) => (rank(b) > rank(a) ? b : a));
-const weaker = (a: AccessLevel, b: AccessLevel) => (rank(a) <= rank(b) ? a : b);
