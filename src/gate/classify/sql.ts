@@ -7,7 +7,7 @@
  */
 import { loadModule, parseSync } from "libpg-query";
 import { SluiceError } from "../../errors.ts";
-import { Lru } from "./lru.ts";
+import { memoByText } from "./memo.ts";
 import { type Findings, walkStatement } from "./sql-walk.ts";
 
 export { DANGEROUS_FUNCTIONS, DYNAMIC_SQL_FUNCTIONS, SIDE_EFFECT_FUNCTIONS } from "./sql-functions.ts";
@@ -94,20 +94,7 @@ export function initSqlClassifier(): Promise<void> {
 }
 
 export function createSqlClassifier(options: SqlClassifierOptions = {}): SqlClassifier {
-  const cache = new Lru<string, SqlClassification>(options.cacheSize ?? 10_000);
-  const maxCachedLength = options.maxCachedLength ?? 16_384;
-  return {
-    classify(text) {
-      const hit = cache.get(text);
-      if (hit) return hit;
-      const result = classifyUncached(text);
-      if (text.length <= maxCachedLength) cache.set(text, result);
-      return result;
-    },
-    get cached() {
-      return cache.size;
-    },
-  };
+  return memoByText(classifyUncached, { max: options.cacheSize, maxLength: options.maxCachedLength });
 }
 
 const shared = createSqlClassifier();

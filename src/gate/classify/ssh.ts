@@ -1,5 +1,6 @@
 import { type ParseEntry, parse } from "shell-quote";
 import type { SshFacts } from "../../domain/policy/command.ts";
+import { memoByText } from "./memo.ts";
 
 /**
  * SSH exec command lines, tokenised as a shell would (shell-quote): every simple command of
@@ -18,11 +19,24 @@ export const UNKNOWN_PROGRAM = "?";
 const SHELLS = new Set(["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"]);
 const MAX_DEPTH = 4;
 
+const cached = memoByText(classifyUncached);
+
 export function classifyExec(commandLine: string): ExecClassification {
+  return cached.classify(commandLine);
+}
+
+function classifyUncached(commandLine: string): ExecClassification {
   const found = { commands: [] as string[][], sudo: false };
   collect(commandLine, 0, found);
   const programs = [...new Set(found.commands.map((argv) => argv[0] as string))];
-  return { request: "exec", programs, commands: found.commands, sudo: found.sudo };
+  // Shared through the cache: frozen so no caller can change another's classification.
+  const commands = Object.freeze(found.commands.map((argv) => Object.freeze(argv))) as string[][];
+  return Object.freeze({
+    request: "exec",
+    programs: Object.freeze(programs) as string[],
+    commands,
+    sudo: found.sudo,
+  });
 }
 
 function collect(line: string, depth: number, found: { commands: string[][]; sudo: boolean }): void {
