@@ -5,6 +5,8 @@ import { openStore } from "./eventstore/open.ts";
 import type { EventStore } from "./eventstore/port.ts";
 import { PolicyFollower } from "./gate/policy-versions.ts";
 import { loadOrCreateSigningKey } from "./identity/signing-key.ts";
+import { openScheduler } from "./jobs/open.ts";
+import type { Scheduler } from "./jobs/scheduler.ts";
 import { startSealer } from "./jobs/sealer.ts";
 import { createLogger, type Logger } from "./log.ts";
 
@@ -13,6 +15,8 @@ export interface Gateway {
   readonly log: Logger;
   /** The live policy snapshot, following every published version. */
   readonly policy: PolicyFollower;
+  /** Delayed jobs: BullMQ on Redis when configured, in-process otherwise. */
+  readonly scheduler: Scheduler;
   /** Base URL of the HTTP API once started. */
   readonly apiUrl: string;
   /** Appends a seal over everything new right now (the sealer also runs on its interval). */
@@ -31,6 +35,8 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   const policy = new PolicyFollower(store);
   await policy.start();
   readiness.register("policy", () => policy.lastError === null);
+  const scheduler = await openScheduler(config, log);
+  await scheduler.start();
   if (!policy.current())
     log.warn("no policy published yet: every command is denied (sluice policy apply FILE)");
   const sealer = startSealer(store, {
@@ -46,6 +52,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     await api.listen({ host: config.api.host, port: config.api.port });
   } catch (error) {
     await sealer.stop();
+    await scheduler.stop();
     await policy.stop();
     await store.close();
     throw error;
@@ -53,12 +60,16 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   const address = api.server.address();
   const port = typeof address === "object" && address ? address.port : config.api.port;
   const apiUrl = `http://${config.api.host.includes(":") ? `[${config.api.host}]` : config.api.host}:${port}`;
-  log.info({ store: store.kind, api: apiUrl, keyId: key.keyId }, "sluice gateway started");
+  log.info(
+    { store: store.kind, jobs: scheduler.kind, api: apiUrl, keyId: key.keyId },
+    "sluice gateway started",
+  );
 
   const stop = async () => {
     stopping = true;
     await api.close();
     await sealer.stop();
+    await scheduler.stop();
     await policy.stop();
     await store.close();
     log.info("sluice gateway stopped");
@@ -68,6 +79,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     store,
     log,
     policy,
+    scheduler,
     apiUrl,
     seal: sealer.sealNow,
     stop: () => {

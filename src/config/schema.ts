@@ -64,6 +64,11 @@ export const configSchema = z
       })
       .strict()
       .default({ sealIntervalSeconds: 60 }),
+    /** Redis for jobs shared by several instances (BullMQ); without it jobs run in-process. */
+    redis: z
+      .object({ url: secretRef, queue: z.string().min(1).default("sluice-jobs") })
+      .strict()
+      .optional(),
     /** How long shutdown waits for in-flight work before closing the store anyway. */
     shutdownTimeoutSeconds: z.number().positive().default(10),
   })
