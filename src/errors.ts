@@ -11,6 +11,9 @@ export type SluiceErrorCode =
   | "STORE_CLOSED"
   | "LEDGER_BROKEN"
   | "KEY_INVALID"
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
   | "INTERNAL";
 
 export class SluiceError extends Error {

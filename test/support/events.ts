@@ -35,9 +35,9 @@ export async function take<T>(iterable: AsyncIterable<T>, count: number, timeout
 }
 
 /** Polls `condition` every 20 ms until it holds, failing after `timeoutMs`. */
-export async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error("condition not reached in time");
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -1,0 +1,193 @@
+import { randomUUID } from "node:crypto";
+import {
+  type CredentialState,
+  evolveCredential,
+  grantFor,
+  initialCredentialState,
+  usable,
+} from "../domain/credential.ts";
+import type { PolicySnapshot } from "../domain/policy/decide.ts";
+import type { AccessLevel } from "../domain/policy/document.ts";
+import type { Identity } from "../domain/policy/match.ts";
+import { SluiceError } from "../errors.ts";
+import { credentialStream, type IdentityRef, makeMetadata, newEvent, taskStream } from "../events/index.ts";
+import { WrongExpectedRevisionError } from "../eventstore/conflict.ts";
+import type { EventStore } from "../eventstore/port.ts";
+import {
+  type CredentialClaims,
+  mintCredentialToken,
+  tokenHash,
+  verifyCredentialToken,
+} from "../identity/gateway-token.ts";
+import type { SigningKey } from "../identity/signing-key.ts";
+import type { Scheduler } from "../jobs/scheduler.ts";
+
+/**
+ * Tasks and sub-task credentials: declare a task, issue a short-lived credential within what
+ * policy grants, revoke it, and check it at every use. Expiry is a scheduled job.
+ */
+
+export const CREDENTIAL_EXPIRY_JOB = "credential-expiry";
+
+export interface CredentialServiceOptions {
+  store: EventStore;
+  key: SigningKey;
+  policy: () => PolicySnapshot | null;
+  scheduler: Scheduler;
+  gatewayInstance: string;
+  now?: () => Date;
+}
+
+export class CredentialService {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: CredentialServiceOptions) {
+    this.now = options.now ?? (() => new Date());
+    // Idempotent: a second run finds the credential no longer active and appends nothing.
+    options.scheduler.handle(CREDENTIAL_EXPIRY_JOB, async (job) => this.expire(job.id));
+  }
+
+  async declareTask(task: {
+    taskId?: string;
+    parentTaskId?: string;
+    intent: string;
+    agent: IdentityRef;
+  }): Promise<string> {
+    const taskId = task.taskId ?? randomUUID();
+    if (task.parentTaskId && !(await this.exists(taskStream(task.parentTaskId)))) {
+      throw new SluiceError("NOT_FOUND", `parent task ${task.parentTaskId} was never declared`);
+    }
+    const event = newEvent(
+      "TaskDeclared",
+      { taskId, parentTaskId: task.parentTaskId, intent: task.intent, agent: task.agent },
+      this.meta({ actor: task.agent.subject, taskId }),
+    );
+    try {
+      await this.options.store.append(taskStream(taskId), [event], { expectedRevision: "no_stream" });
+    } catch (error) {
+      if (error instanceof WrongExpectedRevisionError)
+        throw new SluiceError("FORBIDDEN", `task ${taskId} exists already`);
+      throw error;
+    }
+    return taskId;
+  }
+
+  /** Mints a credential for one task, target and access level; the token is returned once and never stored. */
+  async issue(request: {
+    identity: Identity;
+    target: string;
+    access: AccessLevel;
+    taskId: string;
+    ttlMs: number;
+    reason?: string;
+  }): Promise<{ credentialId: string; token: string; expiresAt: Date }> {
+    const policy = this.options.policy();
+    if (!policy) throw new SluiceError("FORBIDDEN", "no policy is published: nothing can be granted");
+    const found = grantFor(policy.document.access, request);
+    if ("refused" in found) throw new SluiceError("FORBIDDEN", found.refused);
+    if (!(await this.exists(taskStream(request.taskId)))) {
+      throw new SluiceError("NOT_FOUND", `task ${request.taskId} was never declared`);
+    }
+    const now = this.now();
+    const credentialId = randomUUID();
+    const expiresAt = new Date(now.getTime() + request.ttlMs);
+    const claims: CredentialClaims = {
+      credentialId,
+      subject: request.identity.subject,
+      groups: request.identity.groups,
+      target: request.target,
+      access: request.access,
+      taskId: request.taskId,
+      expiresAt,
+    };
+    const token = await mintCredentialToken(this.options.key, claims, now);
+    const event = newEvent(
+      "CredentialIssued",
+      {
+        credentialId,
+        subject: { subject: request.identity.subject, groups: request.identity.groups },
+        target: request.target,
+        access: request.access,
+        taskId: request.taskId,
+        reason: request.reason,
+        expiresAt: expiresAt.toISOString(),
+        tokenHash: tokenHash(token),
+      },
+      this.meta({ actor: request.identity.subject, taskId: request.taskId, time: now }),
+    );
+    await this.options.store.append(credentialStream(credentialId), [event], {
+      expectedRevision: "no_stream",
+    });
+    await this.options.scheduler.schedule(CREDENTIAL_EXPIRY_JOB, credentialId, expiresAt);
+    return { credentialId, token, expiresAt };
+  }
+
+  async revoke(credentialId: string, by: IdentityRef, reason: string): Promise<void> {
+    const { state, revision } = await this.load(credentialId);
+    if (state.status === "none")
+      throw new SluiceError("NOT_FOUND", `credential ${credentialId} does not exist`);
+    if (state.status !== "active") return; // revoking twice, or after expiry, changes nothing
+    const event = newEvent(
+      "CredentialRevoked",
+      { credentialId, by, reason },
+      this.meta({ actor: by.subject }),
+    );
+    await this.options.store.append(credentialStream(credentialId), [event], { expectedRevision: revision });
+    await this.options.scheduler.cancel(CREDENTIAL_EXPIRY_JOB, credentialId);
+  }
+
+  /** A presented token: signature and expiry, then the ledger says whether it is still usable. */
+  async authenticate(token: string): Promise<CredentialClaims> {
+    const now = this.now();
+    const claims = await verifyCredentialToken(this.options.key.publicKey, token, now);
+    const { state } = await this.load(claims.credentialId);
+    const refusal = usable(state, now);
+    if (refusal)
+      throw new SluiceError("UNAUTHENTICATED", refusal, { reason: refusal.replace("credential ", "") });
+    return claims;
+  }
+
+  async state(credentialId: string): Promise<CredentialState> {
+    return (await this.load(credentialId)).state;
+  }
+
+  private async expire(credentialId: string): Promise<void> {
+    const { state, revision } = await this.load(credentialId);
+    if (state.status !== "active") return;
+    if (Date.parse(state.expiresAt) > this.now().getTime()) {
+      // Woken early (moved clock, restart): sleep again until it is due.
+      await this.options.scheduler.schedule(CREDENTIAL_EXPIRY_JOB, credentialId, new Date(state.expiresAt));
+      return;
+    }
+    const event = newEvent("CredentialExpired", { credentialId }, this.meta({ actor: "sluice" }));
+    try {
+      await this.options.store.append(credentialStream(credentialId), [event], {
+        expectedRevision: revision,
+      });
+    } catch (error) {
+      // Another instance expired or revoked it first: its event stands.
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+    }
+  }
+
+  private async load(
+    credentialId: string,
+  ): Promise<{ state: CredentialState; revision: bigint | "no_stream" }> {
+    let state = initialCredentialState;
+    let revision: bigint | "no_stream" = "no_stream";
+    for await (const event of this.options.store.readStream(credentialStream(credentialId))) {
+      state = evolveCredential(state, event as Parameters<typeof evolveCredential>[1]);
+      revision = event.revision;
+    }
+    return { state, revision };
+  }
+
+  private async exists(stream: string): Promise<boolean> {
+    for await (const _ of this.options.store.readStream(stream, { maxCount: 1 })) return true;
+    return false;
+  }
+
+  private meta(context: { actor?: string; taskId?: string; time?: Date }) {
+    return makeMetadata({ gatewayInstance: this.options.gatewayInstance, ...context });
+  }
+}
