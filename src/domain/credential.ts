@@ -16,6 +16,8 @@ export type CredentialState =
       target: string;
       access: string;
       expiresAt: string;
+      /** The ephemeral upstream role made for it, if any. */
+      role?: string;
     };
 
 export const initialCredentialState: CredentialState = { status: "none" };
@@ -23,9 +25,23 @@ export const initialCredentialState: CredentialState = { status: "none" };
 export type CredentialEvent =
   | {
       type: "CredentialIssued";
-      data: { subject: { subject: string }; target: string; access: string; expiresAt: string };
+      data: {
+        subject: { subject: string };
+        target: string;
+        access: string;
+        expiresAt: string;
+        upstream?: { role?: string };
+      };
     }
-  | { type: "CredentialUsed" | "CredentialRevoked" | "CredentialExpired"; data: unknown };
+  | {
+      type:
+        | "CredentialUsed"
+        | "CredentialRevoked"
+        | "CredentialExpired"
+        | "UpstreamRoleCreated"
+        | "UpstreamRoleDropped";
+      data: unknown;
+    };
 
 export function evolveCredential(state: CredentialState, event: CredentialEvent): CredentialState {
   switch (event.type) {
@@ -36,6 +52,7 @@ export function evolveCredential(state: CredentialState, event: CredentialEvent)
         target: event.data.target,
         access: event.data.access,
         expiresAt: event.data.expiresAt,
+        ...(event.data.upstream?.role ? { role: event.data.upstream.role } : {}),
       };
     case "CredentialRevoked":
       return state.status === "active" ? { ...state, status: "revoked" } : state;

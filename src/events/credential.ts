@@ -18,4 +18,19 @@ export const credentialEvents = {
   CredentialUsed: z.object({ credentialId: id, sessionId: id }),
   CredentialRevoked: z.object({ credentialId: id, by: identityRef, reason: z.string() }),
   CredentialExpired: z.object({ credentialId: id }),
+  /** An ephemeral upstream role made for this credential (its password never enters the log). */
+  UpstreamRoleCreated: z.object({
+    credentialId: id,
+    target: z.string(),
+    role: z.string(),
+    template: z.string(),
+    validUntil: isoTime,
+  }),
+  UpstreamRoleDropped: z.object({
+    credentialId: id,
+    target: z.string(),
+    role: z.string(),
+    reason: z.enum(["expired", "revoked", "orphaned"]),
+    backendsTerminated: z.number().int().nonnegative(),
+  }),
 };

@@ -20,7 +20,10 @@ import {
   verifyCredentialToken,
 } from "../identity/gateway-token.ts";
 import type { SigningKey } from "../identity/signing-key.ts";
+import { PostgresRoleManager } from "../identity/upstream/postgres-roles.ts";
 import type { Scheduler } from "../jobs/scheduler.ts";
+
+type DropReason = "expired" | "revoked" | "orphaned";
 
 /**
  * Tasks and sub-task credentials: declare a task, issue a short-lived credential within what
@@ -28,6 +31,7 @@ import type { Scheduler } from "../jobs/scheduler.ts";
  */
 
 export const CREDENTIAL_EXPIRY_JOB = "credential-expiry";
+export const ROLE_DROP_JOB = "upstream-role-drop";
 
 export interface CredentialServiceOptions {
   store: EventStore;
@@ -35,6 +39,8 @@ export interface CredentialServiceOptions {
   policy: () => PolicySnapshot | null;
   scheduler: Scheduler;
   gatewayInstance: string;
+  /** Manages ephemeral roles of PostgreSQL targets that ask for them (`ephemeralRole` in policy). */
+  roles?: (target: string) => PostgresRoleManager | undefined;
   now?: () => Date;
 }
 
@@ -45,6 +51,8 @@ export class CredentialService {
     this.now = options.now ?? (() => new Date());
     // Idempotent: a second run finds the credential no longer active and appends nothing.
     options.scheduler.handle(CREDENTIAL_EXPIRY_JOB, async (job) => this.expire(job.id));
+    // Retried with backoff by the scheduler while the database is unreachable.
+    options.scheduler.handle(ROLE_DROP_JOB, async (job) => this.dropRole(job.id, job.data as DropReason));
   }
 
   async declareTask(task: {
@@ -101,6 +109,15 @@ export class CredentialService {
       expiresAt,
     };
     const token = await mintCredentialToken(this.options.key, claims, now);
+    const template = policy.document.targets.find((t) => t.name === request.target)?.ephemeralRole?.template;
+    const roles = template ? this.options.roles?.(request.target) : undefined;
+    if (template && !roles)
+      throw new SluiceError(
+        "INTERNAL",
+        `target ${request.target} wants ephemeral roles but has no role manager`,
+      );
+    // The role exists before the credential is recorded; a role left by a failed append is an orphan the reconciler drops.
+    const role = roles && template ? await roles.create(credentialId, template, expiresAt) : undefined;
     const event = newEvent(
       "CredentialIssued",
       {
@@ -112,10 +129,28 @@ export class CredentialService {
         reason: request.reason,
         expiresAt: expiresAt.toISOString(),
         tokenHash: tokenHash(token),
+        upstream: role ? { mode: "ephemeral", role: role.role } : { mode: "static" },
       },
       this.meta({ actor: request.identity.subject, taskId: request.taskId, time: now }),
     );
-    await this.options.store.append(credentialStream(credentialId), [event], {
+    const events = [event];
+    if (role && template) {
+      const created = {
+        credentialId,
+        target: request.target,
+        role: role.role,
+        template,
+        validUntil: expiresAt.toISOString(),
+      };
+      events.push(
+        newEvent(
+          "UpstreamRoleCreated",
+          created,
+          this.meta({ actor: "sluice", taskId: request.taskId, time: now }),
+        ),
+      );
+    }
+    await this.options.store.append(credentialStream(credentialId), events, {
       expectedRevision: "no_stream",
     });
     await this.options.scheduler.schedule(CREDENTIAL_EXPIRY_JOB, credentialId, expiresAt);
@@ -134,6 +169,58 @@ export class CredentialService {
     );
     await this.options.store.append(credentialStream(credentialId), [event], { expectedRevision: revision });
     await this.options.scheduler.cancel(CREDENTIAL_EXPIRY_JOB, credentialId);
+    if (state.role) await this.options.scheduler.schedule(ROLE_DROP_JOB, credentialId, this.now(), "revoked");
+  }
+
+  /**
+   * At start: drop ephemeral roles whose credential is no longer active (the gateway was down
+   * when it expired or was revoked), and re-arm expiry for the active ones.
+   */
+  async reconcileRoles(targets: string[]): Promise<{ dropped: number; rearmed: number }> {
+    let dropped = 0;
+    let rearmed = 0;
+    for (const target of targets) {
+      const roles = this.options.roles?.(target);
+      if (!roles) continue;
+      for (const role of await roles.list()) {
+        const credentialId = PostgresRoleManager.credentialOf(role);
+        const state = await this.state(credentialId);
+        if (state.status === "active") {
+          await this.options.scheduler.schedule(
+            CREDENTIAL_EXPIRY_JOB,
+            credentialId,
+            new Date(state.expiresAt),
+          );
+          rearmed += 1;
+        } else {
+          const reason: DropReason = state.status === "none" ? "orphaned" : state.status;
+          if (state.status === "none") await roles.drop(role);
+          else await this.dropRole(credentialId, reason);
+          dropped += 1;
+        }
+      }
+    }
+    return { dropped, rearmed };
+  }
+
+  private async dropRole(credentialId: string, reason: DropReason): Promise<void> {
+    const { state, revision, roleDropped } = await this.load(credentialId);
+    if (state.status === "none" || !state.role || roleDropped) return;
+    const roles = this.options.roles?.(state.target);
+    if (!roles) return;
+    const { backendsTerminated } = await roles.drop(state.role);
+    const event = newEvent(
+      "UpstreamRoleDropped",
+      { credentialId, target: state.target, role: state.role, reason, backendsTerminated },
+      this.meta({ actor: "sluice" }),
+    );
+    try {
+      await this.options.store.append(credentialStream(credentialId), [event], {
+        expectedRevision: revision,
+      });
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error; // another instance recorded it
+    }
   }
 
   /** A presented token: signature and expiry, then the ledger says whether it is still usable. */
@@ -167,19 +254,23 @@ export class CredentialService {
     } catch (error) {
       // Another instance expired or revoked it first: its event stands.
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      return;
     }
+    if (state.role) await this.dropRole(credentialId, "expired");
   }
 
   private async load(
     credentialId: string,
-  ): Promise<{ state: CredentialState; revision: bigint | "no_stream" }> {
+  ): Promise<{ state: CredentialState; revision: bigint | "no_stream"; roleDropped: boolean }> {
     let state = initialCredentialState;
     let revision: bigint | "no_stream" = "no_stream";
+    let roleDropped = false;
     for await (const event of this.options.store.readStream(credentialStream(credentialId))) {
       state = evolveCredential(state, event as Parameters<typeof evolveCredential>[1]);
+      if (event.type === "UpstreamRoleDropped") roleDropped = true;
       revision = event.revision;
     }
-    return { state, revision };
+    return { state, revision, roleDropped };
   }
 
   private async exists(stream: string): Promise<boolean> {
