@@ -10,9 +10,12 @@ import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
 import { CredentialService } from "../../src/gate/credentials.ts";
 import { loadOrCreateSigningKey } from "../../src/identity/signing-key.ts";
 import { PostgresRoleManager } from "../../src/identity/upstream/postgres-roles.ts";
+import { BullmqScheduler } from "../../src/jobs/bullmq.ts";
 import { InProcessScheduler } from "../../src/jobs/in-process.ts";
+import type { Scheduler } from "../../src/jobs/scheduler.ts";
 import { collect, until } from "../support/events.ts";
 import { type PostgresServer, startPostgres } from "../support/postgres.ts";
+import { type RedisServer, startRedis } from "../support/redis.ts";
 
 const policyText = `
 targets:
@@ -26,7 +29,16 @@ const policy: PolicySnapshot = {
 };
 const agent = { subject: "agent-42", groups: ["agents"] };
 
-describe("ephemeral PostgreSQL roles", () => {
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+describe.each([
+  ["in-process", () => new InProcessScheduler()],
+  ["BullMQ", () => new BullmqScheduler({ url: redis.url, queueName: `roles-${randomUUID()}` })],
+] as [string, () => Scheduler][])("ephemeral PostgreSQL roles (%s scheduler)", (_name, makeScheduler) => {
   let server: PostgresServer;
   const dir = mkdtempSync(join(tmpdir(), "sluice-roles-"));
   const dbPath = join(dir, "sluice.db");
@@ -49,7 +61,7 @@ describe("ephemeral PostgreSQL roles", () => {
   async function gateway() {
     const store = await SqliteEventStore.open({ path: dbPath });
     const key = await loadOrCreateSigningKey(join(dir, "key.jwk"));
-    const scheduler = new InProcessScheduler();
+    const scheduler = makeScheduler();
     const manager = new PostgresRoleManager(server.url);
     const service = new CredentialService({
       store,
