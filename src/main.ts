@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { credentialIssueCommand, credentialRevokeCommand } from "./cli/credential.ts";
 import { policyApplyCommand, policyShowCommand } from "./cli/policy.ts";
 import { startCommand } from "./cli/start.ts";
 import { verifyCommand } from "./cli/verify.ts";
@@ -51,6 +52,35 @@ policy
   .option("--json", "print JSON instead of YAML")
   .action(async (options) => {
     process.exitCode = await policyShowCommand(options);
+  });
+
+const credential = program.command("credential").description("short-lived, sub-task scoped credentials");
+credential
+  .command("issue")
+  .description(
+    "issue a credential for one task, target and access level; prints it once with a ready connection string",
+  )
+  .requiredOption("--target <name>", "target from the policy")
+  .requiredOption("--access <level>", "read-only, read-write or admin (within your grant)")
+  .requiredOption("--task <id>", "the task it is for (declared now if new)")
+  .option("--parent <id>", "parent task, when declaring a sub-task")
+  .option("--intent <text>", "what the task is for, when declaring it")
+  .option("--ttl <duration>", "lifetime, e.g. 90s, 15m, 1h (at most the grant's maxTtl)", "15m")
+  .option("--reason <text>", "why, for the record")
+  .requiredOption("--token <oidc-token>", "your OIDC token")
+  .option("-c, --config <file>", configOption)
+  .action(async (options) => {
+    process.exitCode = await credentialIssueCommand(options);
+  });
+credential
+  .command("revoke")
+  .description("revoke a credential: refused at its next use, its ephemeral role dropped")
+  .argument("<id>", "credential id")
+  .option("--reason <text>", "why, for the record")
+  .requiredOption("--token <oidc-token>", "your OIDC token")
+  .option("-c, --config <file>", configOption)
+  .action(async (id: string, options) => {
+    process.exitCode = await credentialRevokeCommand({ ...options, id });
   });
 
 try {

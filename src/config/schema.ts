@@ -64,6 +64,24 @@ export const configSchema = z
       })
       .strict()
       .default({ sealIntervalSeconds: 60 }),
+    /** How agents and humans authenticate. */
+    identity: z
+      .object({
+        oidc: z
+          .object({
+            issuer: z.url(),
+            audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+            groupsClaim: z.string().default("groups"),
+            clockSkewSeconds: z.number().min(0).max(300).default(30),
+            algorithms: z.array(z.string()).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    /** Where agents reach the proxies, for the connection strings `sluice credential issue` prints. */
+    publicHost: z.string().default("127.0.0.1"),
     /** Redis for jobs shared by several instances (BullMQ); without it jobs run in-process. */
     redis: z
       .object({ url: secretRef, queue: z.string().min(1).default("sluice-jobs") })

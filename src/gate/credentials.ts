@@ -169,7 +169,13 @@ export class CredentialService {
     );
     await this.options.store.append(credentialStream(credentialId), [event], { expectedRevision: revision });
     await this.options.scheduler.cancel(CREDENTIAL_EXPIRY_JOB, credentialId);
-    if (state.role) await this.options.scheduler.schedule(ROLE_DROP_JOB, credentialId, this.now(), "revoked");
+    if (!state.role) return;
+    try {
+      await this.dropRole(credentialId, "revoked");
+    } catch {
+      // The database is unreachable: the drop becomes a job, retried with backoff.
+      await this.options.scheduler.schedule(ROLE_DROP_JOB, credentialId, this.now(), "revoked");
+    }
   }
 
   /**
@@ -232,6 +238,10 @@ export class CredentialService {
     if (refusal)
       throw new SluiceError("UNAUTHENTICATED", refusal, { reason: refusal.replace("credential ", "") });
     return claims;
+  }
+
+  async taskExists(taskId: string): Promise<boolean> {
+    return this.exists(taskStream(taskId));
   }
 
   async state(credentialId: string): Promise<CredentialState> {

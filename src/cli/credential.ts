@@ -1,0 +1,139 @@
+import { loadConfig } from "../config/load.ts";
+import { resolveSecret } from "../config/secret-ref.ts";
+import { parseDuration, policyDocument } from "../domain/policy/document.ts";
+import { SluiceError } from "../errors.ts";
+import { openStore } from "../eventstore/open.ts";
+import { CredentialService } from "../gate/credentials.ts";
+import { readPolicyState } from "../gate/policy-versions.ts";
+import { OidcVerifier } from "../identity/oidc.ts";
+import { loadOrCreateSigningKey } from "../identity/signing-key.ts";
+import { PostgresRoleManager } from "../identity/upstream/postgres-roles.ts";
+import { openScheduler } from "../jobs/open.ts";
+import { createLogger } from "../log.ts";
+import { accessHint } from "./access-hint.ts";
+
+/**
+ * `sluice credential issue` and `revoke`: the caller proves who it is with an OIDC token;
+ * the credential goes to stdout once and only its id and hash go to the log.
+ */
+
+type Options = { config?: string; token: string };
+
+async function withCredentials<T>(options: Options, use: (ctx: Context) => Promise<T>): Promise<T> {
+  const config = loadConfig({ file: options.config });
+  if (!config.identity.oidc) {
+    throw new SluiceError(
+      "CONFIG_INVALID",
+      "identity.oidc is not configured: credentials need an OIDC issuer",
+    );
+  }
+  const verifier = await OidcVerifier.discover(config.identity.oidc);
+  const caller = await verifier.verify(options.token);
+  const store = await openStore(config.store);
+  const log = createLogger("silent", config.instanceId);
+  const scheduler = await openScheduler(config, log);
+  try {
+    const { state } = await readPolicyState(store);
+    const document = state.source ? policyDocument.parse(state.source) : null;
+    const key = await loadOrCreateSigningKey(config.ledger.signingKeyFile as string);
+    const managers = new Map<string, PostgresRoleManager>();
+    const service = new CredentialService({
+      store,
+      key,
+      scheduler,
+      gatewayInstance: config.instanceId,
+      policy: () => (document ? { version: state.version, document } : null),
+      roles: (name) => {
+        const target = document?.targets.find((t) => t.name === name);
+        if (!target?.ephemeralRole || !target.credential) return undefined;
+        if (!managers.has(name))
+          managers.set(name, new PostgresRoleManager(resolveSecret(target.credential, `target ${name}`)));
+        return managers.get(name);
+      },
+    });
+    return await use({ service, caller, document, publicHost: config.publicHost });
+  } finally {
+    await scheduler.stop();
+    await store.close();
+  }
+}
+
+interface Context {
+  service: CredentialService;
+  caller: { subject: string; groups: string[]; issuer: string };
+  document: ReturnType<typeof policyDocument.parse> | null;
+  publicHost: string;
+}
+
+export async function credentialIssueCommand(
+  options: Options & {
+    target: string;
+    access: string;
+    task: string;
+    parent?: string;
+    intent?: string;
+    ttl: string;
+    reason?: string;
+  },
+): Promise<number> {
+  if (!["read-only", "read-write", "admin"].includes(options.access)) {
+    throw new SluiceError(
+      "CONFIG_INVALID",
+      `--access must be read-only, read-write or admin, not "${options.access}"`,
+    );
+  }
+  const ttlMs = parseTtl(options.ttl);
+  return withCredentials(options, async ({ service, caller, document, publicHost }) => {
+    const agent = {
+      subject: caller.subject,
+      issuer: caller.issuer,
+      groups: caller.groups,
+      kind: "agent" as const,
+    };
+    const state = await service.taskExists(options.task);
+    if (!state) {
+      await service.declareTask({
+        taskId: options.task,
+        parentTaskId: options.parent,
+        intent: options.intent ?? "",
+        agent,
+      });
+    }
+    const issued = await service.issue({
+      identity: { subject: caller.subject, groups: caller.groups },
+      target: options.target,
+      access: options.access as "read-only",
+      taskId: options.task,
+      ttlMs,
+      reason: options.reason,
+    });
+    const target = document?.targets.find((t) => t.name === options.target);
+    process.stdout.write(
+      `credential ${issued.credentialId}\nexpires   ${issued.expiresAt.toISOString()}\ntoken     ${issued.token}\n`,
+    );
+    if (target) process.stdout.write(`\n${accessHint(target, publicHost, caller.subject, issued.token)}\n`);
+    return 0;
+  });
+}
+
+export async function credentialRevokeCommand(
+  options: Options & { id: string; reason?: string },
+): Promise<number> {
+  return withCredentials(options, async ({ service, caller }) => {
+    await service.revoke(
+      options.id,
+      { subject: caller.subject, issuer: caller.issuer, groups: caller.groups, kind: "human" },
+      options.reason ?? "revoked by operator",
+    );
+    process.stdout.write(`credential ${options.id} revoked\n`);
+    return 0;
+  });
+}
+
+function parseTtl(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new SluiceError("CONFIG_INVALID", `--ttl must be a duration like 90s, 15m or 1h, not "${text}"`);
+  }
+}
