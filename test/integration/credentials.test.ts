@@ -8,11 +8,8 @@ import { parsePolicyFiles } from "../../src/domain/policy/parse.ts";
 import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
 import { CredentialService } from "../../src/gate/credentials.ts";
 import { loadOrCreateSigningKey } from "../../src/identity/signing-key.ts";
-import { BullmqScheduler } from "../../src/jobs/bullmq.ts";
-import { InProcessScheduler } from "../../src/jobs/in-process.ts";
-import type { Scheduler } from "../../src/jobs/scheduler.ts";
 import { collect, until } from "../support/events.ts";
-import { type RedisServer, startRedis } from "../support/redis.ts";
+import { bothSchedulers } from "../support/schedulers.ts";
 
 const policyText = `
 targets: [{ name: orders-db, protocol: postgres, address: "127.0.0.1:5432" }]
@@ -26,16 +23,7 @@ const policy: PolicySnapshot = {
 const agent = { subject: "agent-42", groups: ["agents"] };
 const agentRef = { ...agent, kind: "agent" as const };
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis?.stop());
-
-describe.each([
-  ["in-process", () => new InProcessScheduler()],
-  ["BullMQ", () => new BullmqScheduler({ url: redis.url, queueName: `q-${randomUUID()}` })],
-] as [string, () => Scheduler][])("sub-task credentials (%s scheduler)", (_name, makeScheduler) => {
+describe.each(bothSchedulers())("sub-task credentials (%s scheduler)", (_name, makeScheduler) => {
   const dir = mkdtempSync(join(tmpdir(), "sluice-cred-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

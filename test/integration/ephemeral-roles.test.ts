@@ -10,12 +10,9 @@ import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
 import { CredentialService } from "../../src/gate/credentials.ts";
 import { loadOrCreateSigningKey } from "../../src/identity/signing-key.ts";
 import { PostgresRoleManager } from "../../src/identity/upstream/postgres-roles.ts";
-import { BullmqScheduler } from "../../src/jobs/bullmq.ts";
-import { InProcessScheduler } from "../../src/jobs/in-process.ts";
-import type { Scheduler } from "../../src/jobs/scheduler.ts";
 import { collect, until } from "../support/events.ts";
 import { type PostgresServer, startPostgres } from "../support/postgres.ts";
-import { type RedisServer, startRedis } from "../support/redis.ts";
+import { bothSchedulers } from "../support/schedulers.ts";
 
 const policyText = `
 targets:
@@ -29,16 +26,7 @@ const policy: PolicySnapshot = {
 };
 const agent = { subject: "agent-42", groups: ["agents"] };
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis?.stop());
-
-describe.each([
-  ["in-process", () => new InProcessScheduler()],
-  ["BullMQ", () => new BullmqScheduler({ url: redis.url, queueName: `roles-${randomUUID()}` })],
-] as [string, () => Scheduler][])("ephemeral PostgreSQL roles (%s scheduler)", (_name, makeScheduler) => {
+describe.each(bothSchedulers())("ephemeral PostgreSQL roles (%s scheduler)", (_name, makeScheduler) => {
   let server: PostgresServer;
   const dir = mkdtempSync(join(tmpdir(), "sluice-roles-"));
   const dbPath = join(dir, "sluice.db");
