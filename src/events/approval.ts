@@ -15,6 +15,8 @@ export const approvalEvents = {
     policyVersion: z.number().int().nonnegative(),
     approverGroups: z.array(z.string()).min(1),
     quorum: z.number().int().positive(),
+    /** A single deny ends the request (default); otherwise denials only block the quorum. */
+    anyDenyEnds: z.boolean().default(true),
     expiresAt: isoTime,
   }),
   ApprovalVoteCast: z.object({
