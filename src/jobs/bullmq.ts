@@ -12,11 +12,13 @@ export class BullmqScheduler implements Scheduler {
   private readonly handlers = new Map<string, JobHandler>();
   private readonly queue: Queue;
   private worker: Worker | null = null;
+  /** Connections we made: BullMQ leaves closing them to their owner. */
+  private readonly connections: Redis[] = [];
 
   constructor(
     private readonly options: { url: string; queueName?: string; concurrency?: number; log?: Logger },
   ) {
-    this.queue = new Queue(this.queueName, { connection: connection(options.url) });
+    this.queue = new Queue(this.queueName, { connection: this.connect() });
   }
 
   private get queueName(): string {
@@ -63,7 +65,7 @@ export class BullmqScheduler implements Scheduler {
         });
       },
       {
-        connection: connection(this.options.url),
+        connection: this.connect(),
         concurrency: this.options.concurrency ?? 4,
         settings: { backoffStrategy: (attemptsMade: number) => backoffMs(attemptsMade) },
       },
@@ -81,6 +83,16 @@ export class BullmqScheduler implements Scheduler {
   async stop(): Promise<void> {
     await this.worker?.close();
     await this.queue.close();
+    await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+
+  private connect(): Redis {
+    // BullMQ's workers block on Redis; it requires maxRetriesPerRequest null on their connections.
+    const redis = new Redis(this.options.url, { maxRetriesPerRequest: null });
+    // While Redis is away ioredis reconnects by itself; say so once per error instead of crashing.
+    redis.on("error", (error) => this.options.log?.warn({ err: error }, "redis connection error"));
+    this.connections.push(redis);
+    return redis;
   }
 
   private async removeIfWaiting(jobId: string): Promise<void> {
@@ -89,11 +101,6 @@ export class BullmqScheduler implements Scheduler {
     // A job already running cannot be removed (its lock holds); it completes as scheduled.
     if (!(await existing.isActive())) await existing.remove().catch(() => {});
   }
-}
-
-function connection(url: string): Redis {
-  // BullMQ's workers block on Redis; it requires maxRetriesPerRequest null on their connections.
-  return new Redis(url, { maxRetriesPerRequest: null });
 }
 
 function jobIdOf(kind: string, id: string): string {
