@@ -26,6 +26,23 @@ describe("sluice credential issue / revoke", () => {
     return result;
   };
 
+  /** `sluice credential issue` for orders-db, read-only, task reconcile-7, as the agent, unless overridden. */
+  const issue = (over: { access?: string; ttl?: string; task?: string; token?: string } = {}) =>
+    sluice(
+      "credential",
+      "issue",
+      "--target",
+      "orders-db",
+      "--access",
+      over.access ?? "read-only",
+      "--task",
+      over.task ?? "reconcile-7",
+      "--ttl",
+      over.ttl ?? "10m",
+      "--token",
+      over.token ?? agentToken,
+    );
+
   beforeAll(async () => {
     provider = await startOidcProvider({ clientIds: ["agent-42", "ops-alice"] });
     // orders-db asks for ephemeral roles: the gateway's own account makes one per credential.
@@ -73,47 +90,12 @@ describe("sluice credential issue / revoke", () => {
       `psql "host=gw.internal port=15432 user=agent-42 password=${token} dbname=orders-db"`,
     );
 
-    const tooMuch = await sluice(
-      "credential",
-      "issue",
-      "--target",
-      "orders-db",
-      "--access",
-      "read-write",
-      "--task",
-      "reconcile-7",
-      "--token",
-      agentToken,
-    );
+    const tooMuch = await issue({ access: "read-write" });
     expect(tooMuch.code).toBe(2);
     expect(tooMuch.stderr).toBe("sluice: no grant gives agent-42 read-write access to orders-db\n");
-    const tooLong = await sluice(
-      "credential",
-      "issue",
-      "--target",
-      "orders-db",
-      "--access",
-      "read-only",
-      "--task",
-      "reconcile-7",
-      "--ttl",
-      "2h",
-      "--token",
-      agentToken,
-    );
+    const tooLong = await issue({ ttl: "2h" });
     expect(tooLong.stderr).toBe("sluice: a read-only credential for orders-db may last at most 900s\n");
-    const forged = await sluice(
-      "credential",
-      "issue",
-      "--target",
-      "orders-db",
-      "--access",
-      "read-only",
-      "--task",
-      "x",
-      "--token",
-      `${agentToken.slice(0, -4)}AAAA`,
-    );
+    const forged = await issue({ task: "x", token: `${agentToken.slice(0, -4)}AAAA` });
     expect(forged.code).toBe(2);
     expect(forged.stderr).toMatch(/^sluice: .*signature/);
 

@@ -2,13 +2,12 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PolicySnapshot } from "../../src/domain/policy/decide.ts";
-import { parsePolicyFiles } from "../../src/domain/policy/parse.ts";
+import { afterAll, describe, expect, it } from "vitest";
 import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
 import { CredentialService } from "../../src/gate/credentials.ts";
 import { loadOrCreateSigningKey } from "../../src/identity/signing-key.ts";
 import { collect, until } from "../support/events.ts";
+import { policyFrom } from "../support/policy.ts";
 import { bothSchedulers } from "../support/schedulers.ts";
 
 const policyText = `
@@ -16,10 +15,7 @@ targets: [{ name: orders-db, protocol: postgres, address: "127.0.0.1:5432" }]
 access:
   - { name: agents-orders, who: { groups: [agents] }, targets: [orders-db], level: read-write, maxTtl: 15m }
 `;
-const policy: PolicySnapshot = {
-  version: 1,
-  document: parsePolicyFiles([{ file: "p.yaml", text: policyText }]).document,
-};
+const policy = policyFrom(policyText);
 const agent = { subject: "agent-42", groups: ["agents"] };
 const agentRef = { ...agent, kind: "agent" as const };
 

@@ -4,13 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PolicySnapshot } from "../../src/domain/policy/decide.ts";
-import { parsePolicyFiles } from "../../src/domain/policy/parse.ts";
 import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
 import { CredentialService } from "../../src/gate/credentials.ts";
 import { loadOrCreateSigningKey } from "../../src/identity/signing-key.ts";
 import { PostgresRoleManager } from "../../src/identity/upstream/postgres-roles.ts";
 import { collect, until } from "../support/events.ts";
+import { policyFrom } from "../support/policy.ts";
 import { type PostgresServer, startPostgres } from "../support/postgres.ts";
 import { bothSchedulers } from "../support/schedulers.ts";
 
@@ -20,10 +19,7 @@ targets:
 access:
   - { name: agents-orders, who: { groups: [agents] }, targets: [orders-db], level: read-only, maxTtl: 15m }
 `;
-const policy: PolicySnapshot = {
-  version: 1,
-  document: parsePolicyFiles([{ file: "p.yaml", text: policyText }]).document,
-};
+const policy = policyFrom(policyText);
 const agent = { subject: "agent-42", groups: ["agents"] };
 
 describe.each(bothSchedulers())("ephemeral PostgreSQL roles (%s scheduler)", (_name, makeScheduler) => {
