@@ -1,0 +1,294 @@
+import { randomUUID } from "node:crypto";
+import type { ClassifiedCommand } from "../domain/policy/command.ts";
+import { decide, type PolicySnapshot } from "../domain/policy/decide.ts";
+import type { AccessLevel } from "../domain/policy/document.ts";
+import { isSluiceError, SluiceError } from "../errors.ts";
+import { type EventData, type EventInput, makeMetadata, newEvent, sessionStream } from "../events/index.ts";
+import type { EventStore } from "../eventstore/port.ts";
+import { isGatewayCredential } from "../identity/gateway-token.ts";
+import type { ApprovalService } from "./approvals.ts";
+import type { CredentialService } from "./credentials.ts";
+
+/**
+ * The one entry point every proxy calls: authenticate, open a session, decide each command
+ * (allow, deny or hold), record its completion, close the session. The gate records; the
+ * proxies only speak their protocol. Fail closed: a command is allowed only once its
+ * CommandDecided event is durable; if the log cannot take it, the command is denied.
+ */
+
+export interface Principal {
+  subject: string;
+  groups: string[];
+  issuer?: string;
+  /** Set when the agent presented a sub-task credential: its scope binds the session. */
+  credential?: { credentialId: string; target: string; access: AccessLevel; taskId: string };
+}
+
+export interface Session {
+  sessionId: string;
+  principal: Principal;
+  target: string;
+  protocol: ClassifiedCommand["protocol"];
+  startedAt: number;
+  pendingApprovals: Set<string>;
+}
+
+export type Verdict =
+  | { kind: "allow"; commandId: string; rule: string | null; masking?: string }
+  | { kind: "deny"; commandId: string; rule: string | null; reason: string }
+  | {
+      kind: "hold";
+      commandId: string;
+      approvalId: string;
+      rule: string;
+      /** Resolves when the approval ends: allow on grant, deny on deny, expiry or cancel. */
+      wait(signal?: AbortSignal): Promise<Extract<Verdict, { kind: "allow" | "deny" }>>;
+    };
+
+export interface GateOptions {
+  store: EventStore;
+  policy: () => PolicySnapshot | null;
+  credentials: CredentialService;
+  approvals: ApprovalService;
+  /** Verifies OIDC tokens; absent when the gateway accepts only its own credentials. */
+  verifyOidc?: (token: string) => Promise<{ subject: string; groups: string[]; issuer: string }>;
+  gatewayInstance: string;
+  now?: () => Date;
+}
+
+export class Gate {
+  constructor(private readonly options: GateOptions) {}
+
+  /** A gateway credential or an OIDC token; refusals are UNAUTHENTICATED with a reason. */
+  async authenticate(secret: string): Promise<Principal> {
+    if (isGatewayCredential(secret)) {
+      const claims = await this.options.credentials.authenticate(secret);
+      return {
+        subject: claims.subject,
+        groups: claims.groups,
+        credential: {
+          credentialId: claims.credentialId,
+          target: claims.target,
+          access: claims.access as AccessLevel,
+          taskId: claims.taskId,
+        },
+      };
+    }
+    if (!this.options.verifyOidc) {
+      throw new SluiceError("UNAUTHENTICATED", "only gateway credentials are accepted here", {
+        reason: "malformed",
+      });
+    }
+    return this.options.verifyOidc(secret);
+  }
+
+  async openSession(input: {
+    principal: Principal;
+    target: string;
+    protocol: ClassifiedCommand["protocol"];
+    client: { address: string; application?: string };
+  }): Promise<Session> {
+    const { principal, target } = input;
+    if (principal.credential && principal.credential.target !== target) {
+      throw new SluiceError(
+        "FORBIDDEN",
+        `this credential is for ${principal.credential.target}, not ${target}`,
+      );
+    }
+    const session: Session = {
+      sessionId: randomUUID(),
+      principal,
+      target,
+      protocol: input.protocol,
+      startedAt: this.now().getTime(),
+      pendingApprovals: new Set(),
+    };
+    const credentialId = principal.credential?.credentialId;
+    await this.record(session, "SessionStarted", {
+      sessionId: session.sessionId,
+      protocol: input.protocol,
+      target,
+      identity: { subject: principal.subject, groups: principal.groups, issuer: principal.issuer },
+      client: input.client,
+      ...(credentialId ? { credentialId, taskId: principal.credential?.taskId } : {}),
+    });
+    return session;
+  }
+
+  async decide(session: Session, command: ClassifiedCommand): Promise<Verdict> {
+    const commandId = randomUUID();
+    const refuse = (reason: string, rule: string | null = null): Verdict => ({
+      kind: "deny",
+      commandId,
+      rule,
+      reason,
+    });
+    // A revoked or expired credential is refused at the next command, not only at sign-in.
+    const credential = session.principal.credential;
+    if (credential) {
+      const state = await this.options.credentials.state(credential.credentialId).catch(() => null);
+      if (state?.status !== "active" || Date.parse(state.expiresAt) <= this.now().getTime()) {
+        return refuse(
+          `credential ${state?.status === "revoked" ? "revoked" : "expired or unavailable"}: the session must end`,
+        );
+      }
+    }
+    const policy = this.options.policy();
+    const decision = policy
+      ? decide({
+          identity: { subject: session.principal.subject, groups: session.principal.groups },
+          target: session.target,
+          command,
+          policy,
+          session: credential ? { access: credential.access } : undefined,
+          now: this.now(),
+        })
+      : { decision: "deny" as const, rule: null, reason: "no policy is published", policyVersion: 0 };
+    const approvalId = decision.decision === "require_approval" ? randomUUID() : undefined;
+    try {
+      await this.record(session, "CommandDecided", {
+        sessionId: session.sessionId,
+        commandId,
+        protocol: command.protocol,
+        command: command.text,
+        classification: classificationOf(command),
+        decision: decision.decision,
+        rule: decision.rule,
+        reason: decision.reason,
+        policyVersion: decision.policyVersion,
+        ...(approvalId ? { approvalId } : {}),
+      });
+    } catch (error) {
+      return refuse(
+        `the audit log cannot record this decision, so the command is refused (${messageOf(error)})`,
+      );
+    }
+    if (decision.decision === "deny") return refuse(decision.reason, decision.rule);
+    if (decision.decision === "allow") {
+      return {
+        kind: "allow",
+        commandId,
+        rule: decision.rule,
+        ...(decision.masking ? { masking: decision.masking } : {}),
+      };
+    }
+    return this.hold(session, command, commandId, approvalId as string, decision);
+  }
+
+  async complete(
+    session: Session,
+    commandId: string,
+    outcome: Omit<EventInput<"CommandCompleted">, "sessionId" | "commandId">,
+  ) {
+    await this.record(session, "CommandCompleted", { sessionId: session.sessionId, commandId, ...outcome });
+  }
+
+  /** Ends the session; approvals it still waits for are cancelled. */
+  async closeSession(session: Session, reason: string): Promise<void> {
+    for (const approvalId of session.pendingApprovals) {
+      await this.options.approvals.cancel(approvalId, `session ended: ${reason}`).catch(() => {});
+    }
+    await this.record(session, "SessionEnded", {
+      sessionId: session.sessionId,
+      reason,
+      durationMs: this.now().getTime() - session.startedAt,
+    });
+  }
+
+  private async hold(
+    session: Session,
+    command: ClassifiedCommand,
+    commandId: string,
+    approvalId: string,
+    decision: ReturnType<typeof decide>,
+  ): Promise<Verdict> {
+    const approval = decision.approval as NonNullable<typeof decision.approval>;
+    try {
+      await this.options.approvals.request({
+        approvalId,
+        requester: { subject: session.principal.subject, groups: session.principal.groups, kind: "agent" },
+        sessionId: session.sessionId,
+        taskId: session.principal.credential?.taskId,
+        target: session.target,
+        command: command.text,
+        classification: classificationOf(command),
+        rule: decision.rule as string,
+        policyVersion: decision.policyVersion,
+        approverGroups: approval.groups,
+        quorum: approval.quorum,
+        anyDenyEnds: true,
+        expiresAt: new Date(this.now().getTime() + approval.timeoutMs).toISOString(),
+      });
+    } catch (error) {
+      return {
+        kind: "deny",
+        commandId,
+        rule: decision.rule,
+        reason: `the approval request could not be recorded (${messageOf(error)})`,
+      };
+    }
+    session.pendingApprovals.add(approvalId);
+    return {
+      kind: "hold",
+      commandId,
+      approvalId,
+      rule: decision.rule as string,
+      wait: async (signal) => {
+        try {
+          const outcome = await this.options.approvals.outcome(approvalId, signal);
+          if (outcome.status === "granted") {
+            return {
+              kind: "allow",
+              commandId,
+              rule: decision.rule,
+              ...(decision.masking ? { masking: decision.masking } : {}),
+            };
+          }
+          return {
+            kind: "deny",
+            commandId,
+            rule: decision.rule,
+            reason: `approval ${outcome.status}: ${outcome.reason}`,
+          };
+        } catch (error) {
+          return {
+            kind: "deny",
+            commandId,
+            rule: decision.rule,
+            reason: `approval wait ended: ${messageOf(error)}`,
+          };
+        } finally {
+          session.pendingApprovals.delete(approvalId);
+        }
+      },
+    };
+  }
+
+  private async record<T extends "SessionStarted" | "CommandDecided" | "CommandCompleted" | "SessionEnded">(
+    session: Session,
+    type: T,
+    data: EventInput<T>,
+  ): Promise<void> {
+    const metadata = makeMetadata({
+      gatewayInstance: this.options.gatewayInstance,
+      actor: session.principal.subject,
+      sessionId: session.sessionId,
+      taskId: session.principal.credential?.taskId,
+    });
+    await this.options.store.append(sessionStream(session.sessionId), [newEvent(type, data, metadata)]);
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+}
+
+function classificationOf(command: ClassifiedCommand): EventData<"CommandDecided">["classification"] {
+  if (command.protocol === "postgres") return { ...command.sql };
+  if (command.protocol === "ssh") return { ...command.ssh };
+  return { ...command.http };
+}
+
+function messageOf(error: unknown): string {
+  return isSluiceError(error) ? error.code : (error as Error).message;
+}
