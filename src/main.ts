@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { approvalsListCommand, approvalsVoteCommand } from "./cli/approvals.ts";
 import { credentialIssueCommand, credentialRevokeCommand } from "./cli/credential.ts";
 import { policyApplyCommand, policyShowCommand } from "./cli/policy.ts";
 import { startCommand } from "./cli/start.ts";
@@ -81,6 +82,37 @@ credential
   .option("-c, --config <file>", configOption)
   .action(async (id: string, options) => {
     process.exitCode = await credentialRevokeCommand({ ...options, id });
+  });
+
+const approvals = program.command("approvals").description("held commands waiting for approval");
+approvals
+  .command("list")
+  .description("pending approvals you may vote on (--all: every pending one)")
+  .option("--all", "include approvals for other approver groups")
+  .requiredOption("--token <oidc-token>", "your OIDC token")
+  .option("-c, --config <file>", configOption)
+  .action(async (options) => {
+    process.exitCode = await approvalsListCommand(options);
+  });
+approvals
+  .command("approve")
+  .description("approve a held command")
+  .argument("<id>", "approval id")
+  .option("--comment <text>", "for the record")
+  .requiredOption("--token <oidc-token>", "your OIDC token")
+  .option("-c, --config <file>", configOption)
+  .action(async (id: string, options) => {
+    process.exitCode = await approvalsVoteCommand("approve", { ...options, id });
+  });
+approvals
+  .command("deny")
+  .description("deny a held command")
+  .argument("<id>", "approval id")
+  .requiredOption("--reason <text>", "why (the agent is told)")
+  .requiredOption("--token <oidc-token>", "your OIDC token")
+  .option("-c, --config <file>", configOption)
+  .action(async (id: string, options) => {
+    process.exitCode = await approvalsVoteCommand("deny", { ...options, id });
   });
 
 try {

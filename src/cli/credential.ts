@@ -1,16 +1,14 @@
-import { loadConfig } from "../config/load.ts";
 import { resolveSecret } from "../config/secret-ref.ts";
 import { parseDuration, policyDocument } from "../domain/policy/document.ts";
 import { SluiceError } from "../errors.ts";
-import { openStore } from "../eventstore/open.ts";
 import { CredentialService } from "../gate/credentials.ts";
 import { readPolicyState } from "../gate/policy-versions.ts";
-import { OidcVerifier } from "../identity/oidc.ts";
 import { loadOrCreateSigningKey } from "../identity/signing-key.ts";
 import { PostgresRoleManager } from "../identity/upstream/postgres-roles.ts";
 import { openScheduler } from "../jobs/open.ts";
 import { createLogger } from "../log.ts";
 import { accessHint } from "./access-hint.ts";
+import { asCaller } from "./caller.ts";
 
 /**
  * `sluice credential issue` and `revoke`: the caller proves who it is with an OIDC token;
@@ -20,42 +18,34 @@ import { accessHint } from "./access-hint.ts";
 type Options = { config?: string; token: string };
 
 async function withCredentials<T>(options: Options, use: (ctx: Context) => Promise<T>): Promise<T> {
-  const config = loadConfig({ file: options.config });
-  if (!config.identity.oidc) {
-    throw new SluiceError(
-      "CONFIG_INVALID",
-      "identity.oidc is not configured: credentials need an OIDC issuer",
-    );
-  }
-  const verifier = await OidcVerifier.discover(config.identity.oidc);
-  const caller = await verifier.verify(options.token);
-  const store = await openStore(config.store);
-  const log = createLogger("silent", config.instanceId);
-  const scheduler = await openScheduler(config, log);
-  try {
-    const { state } = await readPolicyState(store);
-    const document = state.source ? policyDocument.parse(state.source) : null;
-    const key = await loadOrCreateSigningKey(config.ledger.signingKeyFile as string);
-    const managers = new Map<string, PostgresRoleManager>();
-    const service = new CredentialService({
-      store,
-      key,
-      scheduler,
-      gatewayInstance: config.instanceId,
-      policy: () => (document ? { version: state.version, document } : null),
-      roles: (name) => {
-        const target = document?.targets.find((t) => t.name === name);
-        if (!target?.ephemeralRole || !target.credential) return undefined;
-        if (!managers.has(name))
-          managers.set(name, new PostgresRoleManager(resolveSecret(target.credential, `target ${name}`)));
-        return managers.get(name);
-      },
-    });
-    return await use({ service, caller, document, publicHost: config.publicHost });
-  } finally {
-    await scheduler.stop();
-    await store.close();
-  }
+  return asCaller(options, async ({ config, caller, store }) => {
+    const log = createLogger("silent", config.instanceId);
+    const scheduler = await openScheduler(config, log);
+    try {
+      const { state } = await readPolicyState(store);
+      const document = state.source ? policyDocument.parse(state.source) : null;
+      const key = await loadOrCreateSigningKey(config.ledger.signingKeyFile as string);
+      const managers = new Map<string, PostgresRoleManager>();
+      const service = new CredentialService({
+        store,
+        key,
+        scheduler,
+        gatewayInstance: config.instanceId,
+        policy: () => (document ? { version: state.version, document } : null),
+        roles: (name) => {
+          const target = document?.targets.find((t) => t.name === name);
+          if (!target?.ephemeralRole || !target.credential) return undefined;
+          if (!managers.has(name)) {
+            managers.set(name, new PostgresRoleManager(resolveSecret(target.credential, `target ${name}`)));
+          }
+          return managers.get(name);
+        },
+      });
+      return await use({ service, caller, document, publicHost: config.publicHost });
+    } finally {
+      await scheduler.stop();
+    }
+  });
 }
 
 interface Context {
