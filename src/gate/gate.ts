@@ -31,6 +31,8 @@ export interface Session {
   protocol: ClassifiedCommand["protocol"];
   startedAt: number;
   pendingApprovals: Set<string>;
+  /** Approvals that cover identical re-runs in this session until `until` (policy `reuseWithin`). */
+  grants: Map<string, { approvalId: string; until: number }>;
 }
 
 export type Verdict =
@@ -102,6 +104,7 @@ export class Gate {
       protocol: input.protocol,
       startedAt: this.now().getTime(),
       pendingApprovals: new Set(),
+      grants: new Map(),
     };
     const credentialId = principal.credential?.credentialId;
     await this.record(session, "SessionStarted", {
@@ -134,7 +137,7 @@ export class Gate {
       }
     }
     const policy = this.options.policy();
-    const decision = policy
+    let decision = policy
       ? decide({
           identity: { subject: session.principal.subject, groups: session.principal.groups },
           target: session.target,
@@ -144,7 +147,23 @@ export class Gate {
           now: this.now(),
         })
       : { decision: "deny" as const, rule: null, reason: "no policy is published", policyVersion: 0 };
-    const approvalId = decision.decision === "require_approval" ? randomUUID() : undefined;
+    // A grant covers that exact command once, unless policy lets it cover re-runs for a while.
+    const reuse = decision.approval?.reuseWithinMs
+      ? session.grants.get(grantKey(decision.rule, command))
+      : undefined;
+    if (decision.decision === "require_approval" && reuse && reuse.until > this.now().getTime()) {
+      decision = {
+        ...decision,
+        decision: "allow",
+        reason: `covered by approval ${reuse.approvalId} of this exact command`,
+      };
+    }
+    const approvalId =
+      decision.decision === "require_approval"
+        ? randomUUID()
+        : reuse && decision.decision === "allow"
+          ? reuse.approvalId
+          : undefined;
     try {
       await this.record(session, "CommandDecided", {
         sessionId: session.sessionId,
@@ -237,6 +256,12 @@ export class Gate {
         try {
           const outcome = await this.options.approvals.outcome(approvalId, signal);
           if (outcome.status === "granted") {
+            const window = decision.approval?.reuseWithinMs;
+            if (window)
+              session.grants.set(grantKey(decision.rule, command), {
+                approvalId,
+                until: this.now().getTime() + window,
+              });
             return {
               kind: "allow",
               commandId,
@@ -287,6 +312,10 @@ function classificationOf(command: ClassifiedCommand): EventData<"CommandDecided
   if (command.protocol === "postgres") return { ...command.sql };
   if (command.protocol === "ssh") return { ...command.ssh };
   return { ...command.http };
+}
+
+function grantKey(rule: string | null, command: ClassifiedCommand): string {
+  return `${rule}\u0000${command.text}`;
 }
 
 function messageOf(error: unknown): string {

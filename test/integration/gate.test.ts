@@ -23,6 +23,10 @@ rules:
     action: require_approval
     match: { targets: [orders-db], sql: { readOnly: false, relations: [orders] } }
     approval: { groups: [dba], timeout: 1m }
+  - name: approve-refunds
+    action: require_approval
+    match: { sql: { relations: [refunds] } }
+    approval: { groups: [dba], timeout: 1m, reuseWithin: 10m }
 `);
 const sql = (text: string): ClassifiedCommand => ({ protocol: "postgres", text, sql: classifySql(text) });
 const agent = { subject: "agent-42", groups: ["agents"] };
@@ -137,6 +141,35 @@ describe("the gate", () => {
       kind: "deny",
       reason: "approval cancelled: session ended: agent disconnected",
     });
+  });
+
+  it("covers the exact command once, or identical re-runs within the policy's reuse window", async () => {
+    const session = await open();
+    const approveNext = async (text: string) => {
+      const held = await gate.decide(session, sql(text));
+      if (held.kind !== "hold") throw new Error(`expected a hold for ${text}`);
+      const waiting = held.wait();
+      await approvals.vote(held.approvalId, dana, "approve");
+      expect((await waiting).kind).toBe("allow");
+      return held.approvalId;
+    };
+    // approve-order-writes has no reuse window: the same command needs a new approval.
+    await approveNext("UPDATE orders SET total = 0 WHERE id = 7");
+    expect((await gate.decide(session, sql("UPDATE orders SET total = 0 WHERE id = 7"))).kind).toBe("hold");
+    // approve-refunds reuses a grant for 10 minutes, for that exact command only.
+    const approvalId = await approveNext("SELECT * FROM refunds WHERE id = 1");
+    expect(await gate.decide(session, sql("SELECT * FROM refunds WHERE id = 1"))).toMatchObject({
+      kind: "allow",
+    });
+    expect((await gate.decide(session, sql("SELECT * FROM refunds WHERE id = 2"))).kind).toBe("hold");
+    const decided = (await sessionEvents(session)).filter((e) => e.type === "CommandDecided").at(-2);
+    expect(decided?.data).toMatchObject({
+      decision: "allow",
+      rule: "approve-refunds",
+      approvalId,
+      reason: `covered by approval ${approvalId} of this exact command`,
+    });
+    await gate.closeSession(session, "done");
   });
 
   it("binds a credential to its target and refuses it at the next command once revoked", async () => {
