@@ -16,8 +16,9 @@ export type CredentialState =
       target: string;
       access: string;
       expiresAt: string;
-      /** The ephemeral upstream role made for it, if any. */
+      /** The ephemeral upstream role made for it, if any, and whether it is gone. */
       role?: string;
+      roleDropped?: boolean;
     };
 
 export const initialCredentialState: CredentialState = { status: "none" };
@@ -58,6 +59,8 @@ export function evolveCredential(state: CredentialState, event: CredentialEvent)
       return state.status === "active" ? { ...state, status: "revoked" } : state;
     case "CredentialExpired":
       return state.status === "active" ? { ...state, status: "expired" } : state;
+    case "UpstreamRoleDropped":
+      return state.status === "none" ? state : { ...state, roleDropped: true };
     default:
       return state;
   }

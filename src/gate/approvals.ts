@@ -9,6 +9,7 @@ import {
 import { SluiceError } from "../errors.ts";
 import { approvalStream, type EventData, type IdentityRef, makeMetadata, newEvent } from "../events/index.ts";
 import { WrongExpectedRevisionError } from "../eventstore/conflict.ts";
+import { foldStream } from "../eventstore/fold.ts";
 import type { EventStore } from "../eventstore/port.ts";
 import type { Scheduler } from "../jobs/scheduler.ts";
 
@@ -126,14 +127,10 @@ export class ApprovalService {
     }
   }
 
-  private async load(approvalId: string): Promise<{ state: ApprovalState; revision: bigint | "no_stream" }> {
-    let state = initialApprovalState;
-    let revision: bigint | "no_stream" = "no_stream";
-    for await (const event of this.options.store.readStream(approvalStream(approvalId))) {
-      state = evolveApproval(state, event as ApprovalEvent);
-      revision = event.revision;
-    }
-    return { state, revision };
+  private load(approvalId: string) {
+    return foldStream(this.options.store, approvalStream(approvalId), initialApprovalState, (state, event) =>
+      evolveApproval(state, event as ApprovalEvent),
+    );
   }
 
   private now(): Date {

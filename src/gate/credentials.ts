@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
+  type CredentialEvent,
   type CredentialState,
   evolveCredential,
   grantFor,
@@ -12,6 +13,7 @@ import type { Identity } from "../domain/policy/match.ts";
 import { SluiceError } from "../errors.ts";
 import { credentialStream, type IdentityRef, makeMetadata, newEvent, taskStream } from "../events/index.ts";
 import { WrongExpectedRevisionError } from "../eventstore/conflict.ts";
+import { foldStream } from "../eventstore/fold.ts";
 import type { EventStore } from "../eventstore/port.ts";
 import {
   type CredentialClaims,
@@ -210,8 +212,8 @@ export class CredentialService {
   }
 
   private async dropRole(credentialId: string, reason: DropReason): Promise<void> {
-    const { state, revision, roleDropped } = await this.load(credentialId);
-    if (state.status === "none" || !state.role || roleDropped) return;
+    const { state, revision } = await this.load(credentialId);
+    if (state.status === "none" || !state.role || state.roleDropped) return;
     const roles = this.options.roles?.(state.target);
     if (!roles) return;
     const { backendsTerminated } = await roles.drop(state.role);
@@ -269,18 +271,13 @@ export class CredentialService {
     if (state.role) await this.dropRole(credentialId, "expired");
   }
 
-  private async load(
-    credentialId: string,
-  ): Promise<{ state: CredentialState; revision: bigint | "no_stream"; roleDropped: boolean }> {
-    let state = initialCredentialState;
-    let revision: bigint | "no_stream" = "no_stream";
-    let roleDropped = false;
-    for await (const event of this.options.store.readStream(credentialStream(credentialId))) {
-      state = evolveCredential(state, event as Parameters<typeof evolveCredential>[1]);
-      if (event.type === "UpstreamRoleDropped") roleDropped = true;
-      revision = event.revision;
-    }
-    return { state, revision, roleDropped };
+  private load(credentialId: string) {
+    return foldStream(
+      this.options.store,
+      credentialStream(credentialId),
+      initialCredentialState,
+      (state, event) => evolveCredential(state, event as CredentialEvent),
+    );
   }
 
   private async exists(stream: string): Promise<boolean> {

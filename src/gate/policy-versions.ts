@@ -9,20 +9,17 @@ import {
 } from "../domain/policy/publish.ts";
 import { SluiceError } from "../errors.ts";
 import { type IdentityRef, makeMetadata, newEvent, POLICY_STREAM } from "../events/index.ts";
+import { foldStream } from "../eventstore/fold.ts";
 import type { EventStore, RecordedEvent, Subscription } from "../eventstore/port.ts";
 
 /** Policy versions in the log: apply a new one, read one back, and follow the current one live. */
 
-export async function readPolicyState(
+export function readPolicyState(
   store: EventStore,
-): Promise<{ state: PolicyState; revision: bigint | null }> {
-  let state = initialPolicyState;
-  let revision: bigint | null = null;
-  for await (const event of store.readStream(POLICY_STREAM)) {
-    if (event.type === "PolicyVersionPublished") state = evolvePolicy(state, event.data);
-    revision = event.revision;
-  }
-  return { state, revision };
+): Promise<{ state: PolicyState; revision: bigint | "no_stream" }> {
+  return foldStream(store, POLICY_STREAM, initialPolicyState, (state, event) =>
+    event.type === "PolicyVersionPublished" ? evolvePolicy(state, event.data) : state,
+  );
 }
 
 export interface ApplyResult {
@@ -48,7 +45,7 @@ export async function applyPolicy(
     makeMetadata({ gatewayInstance, actor: author.subject }),
   );
   // The exact revision read: two concurrent applies cannot both become version N.
-  await store.append(POLICY_STREAM, [event], { expectedRevision: revision ?? "no_stream" });
+  await store.append(POLICY_STREAM, [event], { expectedRevision: revision });
   return { published: true, version: data.version, diff: data.diff };
 }
 
@@ -87,7 +84,9 @@ export class PolicyFollower {
   async start(): Promise<void> {
     const { state, revision } = await readPolicyState(this.store);
     if (state.source) this.apply(state.version, state.source);
-    this.subscription = this.store.subscribeStream(POLICY_STREAM, { fromRevision: (revision ?? -1n) + 1n });
+    this.subscription = this.store.subscribeStream(POLICY_STREAM, {
+      fromRevision: revision === "no_stream" ? 0n : revision + 1n,
+    });
     const subscription = this.subscription;
     this.following = (async () => {
       for await (const event of subscription) {
