@@ -9,7 +9,6 @@ export type SluiceErrorCode =
   | "WRONG_EXPECTED_REVISION"
   | "STORE_UNAVAILABLE"
   | "STORE_CLOSED"
-  | "LEDGER_BROKEN"
   | "KEY_INVALID"
   | "UNAUTHENTICATED"
   | "FORBIDDEN"
