@@ -3,12 +3,19 @@ import { buildApiServer } from "./api/server.ts";
 import type { SluiceConfig } from "./config/schema.ts";
 import { openStore } from "./eventstore/open.ts";
 import type { EventStore } from "./eventstore/port.ts";
+import type { ApprovalService } from "./gate/approvals.ts";
+import type { CredentialService } from "./gate/credentials.ts";
+import type { Gate } from "./gate/gate.ts";
 import { PolicyFollower } from "./gate/policy-versions.ts";
+import { buildGateServices } from "./gate/services.ts";
+import { OidcVerifier } from "./identity/oidc.ts";
 import { loadOrCreateSigningKey } from "./identity/signing-key.ts";
 import { openScheduler } from "./jobs/open.ts";
 import type { Scheduler } from "./jobs/scheduler.ts";
 import { startSealer } from "./jobs/sealer.ts";
 import { createLogger, type Logger } from "./log.ts";
+import type { RunningProxy } from "./proxy/context.ts";
+import { startProxies } from "./proxy/start.ts";
 
 export interface Gateway {
   readonly store: EventStore;
@@ -17,6 +24,12 @@ export interface Gateway {
   readonly policy: PolicyFollower;
   /** Delayed jobs: BullMQ on Redis when configured, in-process otherwise. */
   readonly scheduler: Scheduler;
+  /** The one entry point of every proxy, and the services behind it. */
+  readonly gate: Gate;
+  readonly credentials: CredentialService;
+  readonly approvals: ApprovalService;
+  /** The proxy ports that are listening. */
+  readonly proxies: RunningProxy[];
   /** Base URL of the HTTP API once started. */
   readonly apiUrl: string;
   /** Appends a seal over everything new right now (the sealer also runs on its interval). */
@@ -39,6 +52,15 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   await scheduler.start();
   if (!policy.current())
     log.warn("no policy published yet: every command is denied (sluice policy apply FILE)");
+  const oidc = config.identity.oidc ? await OidcVerifier.discover(config.identity.oidc) : undefined;
+  const services = buildGateServices({
+    store,
+    scheduler,
+    policy: () => policy.current(),
+    key,
+    gatewayInstance: config.instanceId,
+    oidc,
+  });
   const sealer = startSealer(store, {
     key,
     gatewayInstance: config.instanceId,
@@ -48,9 +70,18 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   const api = buildApiServer({ log, readiness });
   let stopping = false;
   let stopped: Promise<void> | null = null;
+  let proxies: RunningProxy[] = [];
   try {
+    proxies = await startProxies(config.proxies, {
+      gate: services.gate,
+      policy: () => policy.current(),
+      dataDir: config.dataDir,
+      log,
+      roles: services.roles,
+    });
     await api.listen({ host: config.api.host, port: config.api.port });
   } catch (error) {
+    await Promise.allSettled(proxies.map((proxy) => proxy.close()));
     await sealer.stop();
     await scheduler.stop();
     await policy.stop();
@@ -68,6 +99,8 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   const stop = async () => {
     stopping = true;
     await api.close();
+    // Proxies first: their sessions record SessionEnded while the store is still open.
+    await Promise.allSettled(proxies.map((proxy) => proxy.close()));
     await sealer.stop();
     await scheduler.stop();
     await policy.stop();
@@ -80,6 +113,8 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     log,
     policy,
     scheduler,
+    ...services,
+    proxies,
     apiUrl,
     seal: sealer.sealNow,
     stop: () => {

@@ -1,10 +1,9 @@
-import { resolveSecret } from "../config/secret-ref.ts";
 import { parseDuration, policyDocument } from "../domain/policy/document.ts";
 import { SluiceError } from "../errors.ts";
-import { CredentialService } from "../gate/credentials.ts";
+import type { CredentialService } from "../gate/credentials.ts";
 import { readPolicyState } from "../gate/policy-versions.ts";
+import { buildGateServices } from "../gate/services.ts";
 import { loadOrCreateSigningKey } from "../identity/signing-key.ts";
-import { PostgresRoleManager } from "../identity/upstream/postgres-roles.ts";
 import { openScheduler } from "../jobs/open.ts";
 import { createLogger } from "../log.ts";
 import { accessHint } from "./access-hint.ts";
@@ -25,21 +24,12 @@ async function withCredentials<T>(options: Options, use: (ctx: Context) => Promi
       const { state } = await readPolicyState(store);
       const document = state.source ? policyDocument.parse(state.source) : null;
       const key = await loadOrCreateSigningKey(config.ledger.signingKeyFile as string);
-      const managers = new Map<string, PostgresRoleManager>();
-      const service = new CredentialService({
+      const { credentials: service } = buildGateServices({
         store,
         key,
         scheduler,
         gatewayInstance: config.instanceId,
         policy: () => (document ? { version: state.version, document } : null),
-        roles: (name) => {
-          const target = document?.targets.find((t) => t.name === name);
-          if (!target?.ephemeralRole || !target.credential) return undefined;
-          if (!managers.has(name)) {
-            managers.set(name, new PostgresRoleManager(resolveSecret(target.credential, `target ${name}`)));
-          }
-          return managers.get(name);
-        },
       });
       return await use({ service, caller, document, publicHost: config.publicHost });
     } finally {

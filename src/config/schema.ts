@@ -1,5 +1,8 @@
 import { hostname } from "node:os";
 import { z } from "zod";
+import { httpProxyConfig } from "../proxy/http/config.ts";
+import { postgresProxyConfig } from "../proxy/postgres/config.ts";
+import { sshProxyConfig } from "../proxy/ssh/config.ts";
 import { secretRef } from "./secret-ref.ts";
 
 /** `sluice.yaml`: every key, its default, and what it means (the README's reference mirrors this). */
@@ -87,6 +90,19 @@ export const configSchema = z
       .object({ url: secretRef, queue: z.string().min(1).default("sluice-jobs") })
       .strict()
       .optional(),
+    /** The proxy ports agents connect to; each can be turned off or moved. */
+    proxies: z
+      .object({
+        postgres: postgresProxyConfig.default(postgresProxyConfig.parse({})),
+        ssh: sshProxyConfig.default(sshProxyConfig.parse({})),
+        http: httpProxyConfig.default(httpProxyConfig.parse({})),
+      })
+      .strict()
+      .default({
+        postgres: postgresProxyConfig.parse({}),
+        ssh: sshProxyConfig.parse({}),
+        http: httpProxyConfig.parse({}),
+      }),
     /** How long shutdown waits for in-flight work before closing the store anyway. */
     shutdownTimeoutSeconds: z.number().positive().default(10),
   })

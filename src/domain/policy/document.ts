@@ -36,6 +36,25 @@ const target = z
     /** Default masking profile for everything read from this target. */
     masking: name.optional(),
     labels: z.record(z.string(), z.string()).default({}),
+    /** ssh: the upstream login; postgres: the user when `credential` is a bare password. */
+    user: z.string().min(1).optional(),
+    /** ssh: accepted upstream host keys, OpenSSH known_hosts lines (`host keytype base64`) or a file of them. */
+    knownHosts: z
+      .union([z.array(z.string().min(1)).min(1), z.object({ file: z.string().min(1) }).strict()])
+      .optional(),
+    /** http/kubernetes: how the gateway's own credential is presented upstream. */
+    auth: z.enum(["bearer", "basic", "none"]).optional(),
+    /** http/kubernetes: client certificate and key (PEM) presented upstream. */
+    clientCert: z.object({ cert: secretRef, key: secretRef }).strict().optional(),
+    /** Upstream TLS: CA bundle (PEM) to trust; postgres/http/kubernetes. */
+    ca: secretRef.optional(),
+    /** http/kubernetes: requests whose Host header is one of these go to this target. */
+    hostnames: z.array(z.string().min(1)).optional(),
+    /** http/kubernetes: requests under `/<pathPrefix>/` go to this target (prefix stripped); default the target name. */
+    pathPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._~-]+$/)
+      .optional(),
   })
   .strict();
 

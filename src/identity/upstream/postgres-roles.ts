@@ -14,7 +14,7 @@ export const ROLE_PREFIX = "sluice_cred_";
 export class PostgresRoleManager {
   private readonly passwords = new Map<string, string>();
 
-  constructor(private readonly adminUrl: string) {}
+  constructor(readonly adminUrl: string) {}
 
   /** The role name for a credential (a UUID): fixed, so every instance and every restart agrees. */
   static roleName(credentialId: string): string {
