@@ -118,7 +118,12 @@ export class Gate {
     return session;
   }
 
-  async decide(session: Session, command: ClassifiedCommand): Promise<Verdict> {
+  /** `parameters`: bound values sent with the statement (PostgreSQL extended protocol), recorded with it. */
+  async decide(
+    session: Session,
+    command: ClassifiedCommand,
+    parameters?: (string | null)[],
+  ): Promise<Verdict> {
     const commandId = randomUUID();
     const refuse = (reason: string, rule: string | null = null): Verdict => ({
       kind: "deny",
@@ -170,6 +175,7 @@ export class Gate {
         commandId,
         protocol: command.protocol,
         command: command.text,
+        ...(parameters ? { parameters } : {}),
         classification: classificationOf(command),
         decision: decision.decision,
         rule: decision.rule,
@@ -200,6 +206,11 @@ export class Gate {
     outcome: Omit<EventInput<"CommandCompleted">, "sessionId" | "commandId">,
   ) {
     await this.record(session, "CommandCompleted", { sessionId: session.sessionId, commandId, ...outcome });
+  }
+
+  /** Appends timed, already masked terminal chunks (shell recording) to the session stream. */
+  async recordOutput(session: Session, chunks: EventInput<"OutputRecorded">["chunks"]): Promise<void> {
+    await this.record(session, "OutputRecorded", { sessionId: session.sessionId, chunks });
   }
 
   /** Ends the session; approvals it still waits for are cancelled. */
@@ -289,11 +300,9 @@ export class Gate {
     };
   }
 
-  private async record<T extends "SessionStarted" | "CommandDecided" | "CommandCompleted" | "SessionEnded">(
-    session: Session,
-    type: T,
-    data: EventInput<T>,
-  ): Promise<void> {
+  private async record<
+    T extends "SessionStarted" | "CommandDecided" | "CommandCompleted" | "OutputRecorded" | "SessionEnded",
+  >(session: Session, type: T, data: EventInput<T>): Promise<void> {
     const metadata = makeMetadata({
       gatewayInstance: this.options.gatewayInstance,
       actor: session.principal.subject,

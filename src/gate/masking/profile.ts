@@ -14,6 +14,8 @@ export interface CompiledProfile {
   /** The strategy for a column, or null when the profile leaves it alone. First pattern wins. */
   columnStrategy(column: string): { strategy: MaskStrategy; rule: string } | null;
   unknownLineage: MaskingProfile["unknownLineage"];
+  /** Whether any column rule exists (output of opaque functions is then masked too). */
+  hasColumnRules: boolean;
 }
 
 export function compileProfile(profile: MaskingProfile, salt: string): CompiledProfile {
@@ -34,6 +36,7 @@ export function compileProfile(profile: MaskingProfile, salt: string): CompiledP
     name: profile.name,
     contentRules,
     unknownLineage: profile.unknownLineage,
+    hasColumnRules: profile.columns.length > 0,
     columnStrategy(column) {
       const cached = cache.get(column);
       if (cached !== undefined) return cached;
