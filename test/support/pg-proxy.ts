@@ -8,6 +8,7 @@ import { startTestGate, type TestGate } from "./gate.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
 
 const exec = promisify(execFile);
+let fixtures = 0;
 
 export interface PgProxyFixture {
   db: PostgresServer;
@@ -27,11 +28,12 @@ export interface PgProxyFixture {
 }
 
 /**
- * A real PostgreSQL seeded with `seed`, a gate with `policy` (its `${port}` and `${url}` filled
- * in; the upstream URL is in env SLUICE_TEST_APP_URL), and the PostgreSQL proxy in front of it.
+ * A real PostgreSQL seeded with `seed`, a gate with `policy` (given the server and the name of
+ * the environment variable holding its URL, for the target's credential), and the PostgreSQL
+ * proxy in front of it; the agent's token is for target `app`.
  */
 export async function startPgProxyFixture(
-  policy: (db: PostgresServer) => string,
+  policy: (db: PostgresServer, credentialEnv: string) => string,
   seed: string,
   config: Partial<PostgresProxyConfig> = {},
 ): Promise<PgProxyFixture> {
@@ -46,8 +48,10 @@ export async function startPgProxyFixture(
     }
   };
   await admin(seed);
-  process.env.SLUICE_TEST_APP_URL = db.url;
-  const gate = await startTestGate(policy(db));
+  // One variable per fixture: secrets are resolved at use, and fixtures may run side by side.
+  const credentialEnv = `SLUICE_TEST_PG_URL_${++fixtures}`;
+  process.env[credentialEnv] = db.url;
+  const gate = await startTestGate(policy(db, credentialEnv));
   const context = gate.context();
   const proxy = await startPostgresProxy(
     postgresProxyConfig.parse({ port: 0, allowPasswordWithoutTls: true, ...config }),
