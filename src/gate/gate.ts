@@ -287,6 +287,11 @@ export class Gate {
             reason: `approval ${outcome.status}: ${outcome.reason}`,
           };
         } catch (error) {
+          // The agent gave up (cancel, disconnect): nobody should be asked to approve it any more.
+          if (signal?.aborted)
+            await this.options.approvals
+              .cancel(approvalId, "the agent cancelled the statement")
+              .catch(() => {});
           return {
             kind: "deny",
             commandId,
