@@ -8,6 +8,8 @@ import type { EventStore } from "../eventstore/port.ts";
 import { isGatewayCredential } from "../identity/gateway-token.ts";
 import type { ApprovalService } from "./approvals.ts";
 import type { CredentialService } from "./credentials.ts";
+import { type ContentRule, maskText } from "./masking/index.ts";
+import { maskingProfile } from "./masking/profiles.ts";
 
 /**
  * The one entry point every proxy calls: authenticate, open a session, decide each command
@@ -169,13 +171,15 @@ export class Gate {
         : reuse && decision.decision === "allow"
           ? reuse.approvalId
           : undefined;
+    // What the agent sent is recorded through the decision's content detectors: its literals may carry secrets.
+    const redact = inputRedactor(policy, decision.masking);
     try {
       await this.record(session, "CommandDecided", {
         sessionId: session.sessionId,
         commandId,
         protocol: command.protocol,
-        command: command.text,
-        ...(parameters ? { parameters } : {}),
+        command: redact(command.text),
+        ...(parameters ? { parameters: parameters.map((p) => (p === null ? null : redact(p))) } : {}),
         classification: classificationOf(command),
         decision: decision.decision,
         rule: decision.rule,
@@ -197,7 +201,7 @@ export class Gate {
         ...(decision.masking ? { masking: decision.masking } : {}),
       };
     }
-    return this.hold(session, command, commandId, approvalId as string, decision);
+    return this.hold(session, command, redact(command.text), commandId, approvalId as string, decision);
   }
 
   async complete(
@@ -228,6 +232,7 @@ export class Gate {
   private async hold(
     session: Session,
     command: ClassifiedCommand,
+    recorded: string,
     commandId: string,
     approvalId: string,
     decision: ReturnType<typeof decide>,
@@ -240,7 +245,7 @@ export class Gate {
         sessionId: session.sessionId,
         taskId: session.principal.credential?.taskId,
         target: session.target,
-        command: command.text,
+        command: recorded,
         classification: classificationOf(command),
         rule: decision.rule as string,
         policyVersion: decision.policyVersion,
@@ -326,6 +331,20 @@ function classificationOf(command: ClassifiedCommand): EventData<"CommandDecided
   if (command.protocol === "postgres") return { ...command.sql };
   if (command.protocol === "ssh") return { ...command.ssh };
   return { ...command.http };
+}
+
+const asIs = (text: string) => text;
+
+function inputRedactor(policy: PolicySnapshot | null, masking: string | undefined): (text: string) => string {
+  let rules: ContentRule[] | undefined;
+  try {
+    rules = maskingProfile(policy, masking)?.contentRules;
+  } catch {
+    rules = undefined; // an undefined profile is the proxy's refusal to make; the record stays as sent
+  }
+  if (!rules || rules.length === 0) return asIs;
+  const active = rules;
+  return (text) => maskText(text, active).text;
 }
 
 function grantKey(rule: string | null, command: ClassifiedCommand): string {

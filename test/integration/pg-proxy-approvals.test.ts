@@ -1,6 +1,6 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StoredEvent } from "../../src/eventstore/port.ts";
+import type { RecordedEvent } from "../../src/eventstore/port.ts";
 import { cancelRequest } from "../../src/proxy/postgres/codec/client-messages.ts";
 import { collect, until } from "../support/events.ts";
 import { type PgProxyFixture, startPgProxyFixture } from "../support/pg-proxy.ts";
@@ -37,7 +37,7 @@ rules:
   async function nextApproval(seen: Set<string>): Promise<string> {
     let id: string | undefined;
     await until(async () => {
-      const events: StoredEvent[] = await collect(fx.gate.store.readAll());
+      const events: RecordedEvent[] = await collect(fx.gate.store.readAll());
       id = events
         .filter((e) => e.type === "ApprovalRequested")
         .map((e) => (e.data as { approvalId: string }).approvalId)
@@ -65,7 +65,7 @@ rules:
   it("node-postgres prepared statement: held then denied → 42501 with the approver's reason, session usable", async () => {
     const client = await fx.connect();
     const notices: string[] = [];
-    client.on("notice", (n) => notices.push(n.message));
+    client.on("notice", (n) => notices.push(n.message ?? ""));
     const held = client.query({
       name: "refund",
       text: "INSERT INTO refunds(amount) VALUES ($1)",

@@ -1,6 +1,7 @@
 import pg from "pg";
 import { SluiceError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
+import { DEFAULT_SEARCH_PATH, effectivePath, searchPathSchemas } from "./catalog-search-path.ts";
 import { type CatalogLookup, namesNeeded, type QualifiedName, type RelationInfo } from "./lineage/index.ts";
 
 /**
@@ -50,7 +51,7 @@ interface Generation {
   functions: Map<string, readonly string[] | null>;
 }
 
-export const DEFAULT_SEARCH_PATH = '"$user", public';
+export { DEFAULT_SEARCH_PATH, searchPathSchemas };
 
 const RELKINDS: Record<string, RelationInfo["kind"]> = {
   r: "table",
@@ -295,23 +296,4 @@ function lookupOf(gen: Generation, path: readonly string[], pathKey: string): Ca
       return schemas.includes("pg_catalog") ? "builtin" : undefined;
     },
   };
-}
-
-/** The schemas of a search_path setting, in order: quoted names kept, others lower-cased, `$user` replaced. */
-export function searchPathSchemas(setting: string, user?: string): string[] {
-  const schemas: string[] = [];
-  for (const match of setting.matchAll(/\s*(?:"((?:[^"]|"")*)"|([^,\s]+))\s*(?:,|$)/g)) {
-    const quoted = match[1];
-    const name = quoted !== undefined ? quoted.replaceAll('""', '"') : (match[2] ?? "").toLowerCase();
-    if (name === "$user") {
-      if (user) schemas.push(user);
-    } else if (name !== "") schemas.push(name);
-  }
-  return schemas;
-}
-
-/** pg_catalog is searched first unless the path places it; pg_temp is left to the shadow check. */
-function effectivePath(schemas: string[]): string[] {
-  const path = schemas.filter((s) => s !== "pg_temp");
-  return path.includes("pg_catalog") ? path : ["pg_catalog", ...path];
 }

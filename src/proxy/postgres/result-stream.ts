@@ -66,13 +66,17 @@ export class ResultStream {
     const { format } = decodeCopyResponse(raw);
     const lineage = owner.info?.lineage[owner.statement];
     if (owner.profile && lineage) {
-      const fields = lineage.map((_, i) => ({ name: `column${i + 1}`, typeOid: 0, format }));
-      const plans = this.planner.columns(
-        fields as FieldDescription[],
-        owner.info,
-        owner.statement,
-        owner.profile,
-      );
+      const fields: FieldDescription[] = lineage.map((_, i) => ({
+        name: `column${i + 1}`,
+        tableOid: 0,
+        columnAttr: 0,
+        typeOid: 0,
+        typeSize: -1,
+        typeModifier: -1,
+        format,
+      }));
+      // No table OIDs: the plan comes from lineage alone, synchronously.
+      const plans = this.planner.columns(fields, owner.info, owner.statement, owner.profile);
       const csv = owner.info?.copy?.format === "csv";
       if (!(plans instanceof Promise))
         this.copy = new CopyTextMasker(plans, owner.profile.contentRules, owner.run.tally, csv);

@@ -20,6 +20,7 @@ const TEXTUAL = new Set([25, 1043, 1042, 19, 18, 114, 3802, 142, 705, 0]);
 // Types that cannot carry a secret or personal datum worth scanning for.
 const OPAQUE = new Set([16, 21, 23, 26, 700, 701, 1082, 1083, 1114, 1184, 1186, 2950, 1266]);
 const JSONB = 3802;
+const JSON_TYPES = new Set([114, JSONB]);
 
 export function isTextual(typeOid: number): boolean {
   return TEXTUAL.has(typeOid);
@@ -65,8 +66,12 @@ export class RowMasker {
   value(plan: ColumnPlan, value: Buffer): Buffer | string | null {
     if (plan.strategy) {
       this.tally(plan.name, plan.rule as string, 1);
-      if (!isTextual(plan.typeOid) || (plan.binary && plan.typeOid === JSONB)) return null;
-      return maskValue(value.toString("utf8"), plan.strategy);
+      if (!isTextual(plan.typeOid)) return null;
+      const masked = maskValue(value.toString("utf8"), plan.strategy);
+      if (masked === null || !JSON_TYPES.has(plan.typeOid)) return masked;
+      // json/jsonb must stay parseable: the marker becomes a JSON string (jsonb binary: version byte 1 first).
+      const json = JSON.stringify(masked);
+      return plan.binary && plan.typeOid === JSONB ? Buffer.concat([Buffer.of(1), Buffer.from(json)]) : json;
     }
     if (!plan.scan || (plan.binary && !isTextual(plan.typeOid))) return value;
     const prefix = plan.binary && plan.typeOid === JSONB ? 1 : 0;

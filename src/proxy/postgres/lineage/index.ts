@@ -135,14 +135,17 @@ export function lineageOfStatements(sql: string, catalog: CatalogLookup): Statem
       ];
     }
     complete &&= ctx.complete;
-    return outs ? Object.freeze(outs.map((out) => toColumnLineage(out, ctx))) : null;
+    if (!outs) return null;
+    // One reach array per statement, shared by its unknown columns.
+    const reach = Object.freeze([...ctx.reach]) as string[];
+    return Object.freeze(outs.map((out) => toColumnLineage(out, reach, ctx.opaque)));
   });
   const frozen = Object.freeze(result) as StatementLineage[];
   if (key !== undefined && complete) cache.set(key, frozen);
   return frozen;
 }
 
-function toColumnLineage(out: Out, ctx: Ctx): ColumnLineage {
+function toColumnLineage(out: Out, reach: string[], opaque: boolean): ColumnLineage {
   const lin: Lin = out.lin;
   const spread = out.spread ? { spread: true } : undefined;
   let result: ColumnLineage;
@@ -151,8 +154,8 @@ function toColumnLineage(out: Out, ctx: Ctx): ColumnLineage {
       kind: "unknown",
       reason: lin.unknown,
       sources: [...lin.sources],
-      reach: [...ctx.reach],
-      opaque: ctx.opaque,
+      reach,
+      opaque,
     };
   else if (lin.sources.size > 0) result = { kind: "columns", sources: [...lin.sources], direct: lin.direct };
   else result = { kind: "constant" };

@@ -6,8 +6,9 @@
 import { type Fields, isRecord, strings, unwrap } from "../../../gate/classify/sql-tree.ts";
 import { exprLin } from "./expr.ts";
 import { fromItem, relationItem } from "./from.ts";
-import { Acc, CONSTANT, covers, type Lin, unionLin, unknownLin } from "./lin.ts";
-import { type Ctx, child, type Item, type Out, type Scope, starAll, starOf, unresolved } from "./scope.ts";
+import { Acc, CONSTANT, covers, unionLin, unknownLin } from "./lin.ts";
+import { dmlOuts } from "./returning.ts";
+import { type Ctx, child, type Out, type Scope, starAll, starOf, unresolved } from "./scope.ts";
 
 /** A statement's result columns, or null when it returns no rows. */
 export function statementOuts(type: string, f: Fields, scope: Scope, ctx: Ctx): Out[] | null {
@@ -178,7 +179,7 @@ export function figureName(value: unknown): string {
 }
 
 /** WITH: each CTE sees the ones before it; a RECURSIVE one also sees itself (to a fixpoint). */
-function withScope(withClause: Fields, scope: Scope, ctx: Ctx): Scope {
+export function withScope(withClause: Fields, scope: Scope, ctx: Ctx): Scope {
   const ctes = new Map<string, { outs: Out[] }>();
   const s: Scope = { items: [], ctes, parent: scope };
   const recursive = withClause.recursive === true;
@@ -216,82 +217,6 @@ export function rename(outs: Out[], names: readonly string[]): Out[] {
   return outs.map((o, i) => (i < names.length && !o.spread ? { ...o, name: names[i] as string } : o));
 }
 
-/** RETURNING: the target's columns carry what they held and what the statement put in them. */
-function dmlOuts(type: string, f: Fields, scope: Scope, ctx: Ctx): Out[] | null {
-  if (!Array.isArray(f.returningList) || f.returningList.length === 0) return null;
-  const s = isRecord(f.withClause) ? withScope(f.withClause, scope, ctx) : scope;
-  const target = relationItem(isRecord(f.relation) ? f.relation : {}, s, ctx);
-  const assigned = new Map<string, Acc>();
-  const assign = (column: string, lin: Lin) => {
-    let acc = assigned.get(column);
-    if (!acc) {
-      acc = new Acc();
-      assigned.set(column, acc);
-    }
-    acc.add(lin);
-  };
-  const level = child(s, [target]);
-  if (type === "InsertStmt") {
-    const sel = unwrap(f.selectStmt);
-    const values = sel ? (statementOuts(sel[0], sel[1], s, ctx) ?? []) : [];
-    const named = Array.isArray(f.cols) ? f.cols.map((c) => String(unwrap(c)?.[1].name ?? "")) : undefined;
-    const columns = named ?? target.star.filter((o) => !o.spread).map((o) => o.name);
-    if (values.some((v) => v.spread)) for (const c of columns) assign(c, unionLin(values.map((v) => v.lin)));
-    else for (const [i, v] of values.entries()) assign(columns[i] ?? "", v.lin);
-    const conflict = isRecord(f.onConflictClause) ? f.onConflictClause : undefined;
-    if (Array.isArray(conflict?.targetList)) {
-      const excluded: Item = withAssigned(target, assigned, "excluded");
-      assignAll(conflict.targetList, child(s, [target, excluded]), ctx, assign);
-    }
-  } else {
-    const extra = type === "UpdateStmt" ? f.fromClause : f.usingClause;
-    for (const node of Array.isArray(extra) ? extra : []) level.items.push(fromItem(node, level, s, ctx));
-    if (type === "UpdateStmt") assignAll(f.targetList, level, ctx, assign);
-  }
-  level.items[0] = withAssigned(target, assigned);
-  return targetList(f.returningList, level, ctx);
-}
-
-/** SET col = expr, (a, b) = (SELECT …) and (a, b) = ROW(…). */
-function assignAll(list: unknown, scope: Scope, ctx: Ctx, assign: (column: string, lin: Lin) => void): void {
-  for (const node of Array.isArray(list) ? list : []) {
-    const rt = unwrap(node)?.[1];
-    if (!rt) continue;
-    const multi = unwrap(rt.val);
-    if (multi?.[0] !== "MultiAssignRef") {
-      assign(String(rt.name), exprLin(rt.val, scope, ctx));
-      continue;
-    }
-    const source = unwrap(multi[1].source);
-    const colno = Number(multi[1].colno) - 1;
-    if (source?.[0] === "RowExpr" && Array.isArray(source[1].args) && colno < source[1].args.length)
-      assign(String(rt.name), exprLin(source[1].args[colno], scope, ctx));
-    else if (source?.[0] === "SubLink") {
-      const sub = unwrap(source[1].subselect);
-      const outs = sub ? statementOuts(sub[0], sub[1], child(scope), ctx) : null;
-      const out = outs?.[colno];
-      assign(
-        String(rt.name),
-        out && !outs.some((o) => o.spread) ? out.lin : unionLin((outs ?? []).map((o) => o.lin)),
-      );
-    } else assign(String(rt.name), exprLin(multi[1].source, scope, ctx));
-  }
-}
-
-function withAssigned(target: Item, assigned: Map<string, Acc>, alias?: string): Item {
-  const cols = target.star.map((o) => {
-    const acc = assigned.get(o.name);
-    if (!acc) return o;
-    acc.add(o.lin);
-    return { name: o.name, lin: acc.lin(), spread: o.spread };
-  });
-  const entry = target.entries[0];
-  return {
-    entries: [{ alias: alias ?? entry?.alias ?? "", schema: alias ? undefined : entry?.schema, cols }],
-    star: cols,
-  };
-}
-
 /** COPY … TO STDOUT: the query's columns, or the table's (or the listed ones). Other COPYs send no rows. */
 function copyOuts(f: Fields, scope: Scope, ctx: Ctx): Out[] | null {
   if (f.is_from === true || f.is_program === true || typeof f.filename === "string") return null;
@@ -308,7 +233,7 @@ function copyOuts(f: Fields, scope: Scope, ctx: Ctx): Out[] | null {
   });
 }
 
-function opaqueSpread(ctx: Ctx, what: string): Out {
+export function opaqueSpread(ctx: Ctx, what: string): Out {
   ctx.opaque = true;
   return {
     name: "?column?",
