@@ -3,11 +3,18 @@ import type { ClassifiedCommand } from "../domain/policy/command.ts";
 import { decide, type PolicySnapshot } from "../domain/policy/decide.ts";
 import type { AccessLevel } from "../domain/policy/document.ts";
 import { isSluiceError, SluiceError } from "../errors.ts";
-import { type EventData, type EventInput, makeMetadata, newEvent, sessionStream } from "../events/index.ts";
+import {
+  type EventData,
+  type EventInput,
+  makeMetadata,
+  type NewEvent,
+  newEvent,
+  sessionStream,
+} from "../events/index.ts";
 import type { EventStore } from "../eventstore/port.ts";
 import { isGatewayCredential } from "../identity/gateway-token.ts";
 import type { ApprovalService } from "./approvals.ts";
-import type { CredentialService } from "./credentials.ts";
+import type { CredentialService, CredentialWatch } from "./credentials.ts";
 import { type ContentRule, maskText } from "./masking/index.ts";
 import { maskingProfile } from "./masking/profiles.ts";
 
@@ -35,7 +42,21 @@ export interface Session {
   pendingApprovals: Set<string>;
   /** Approvals that cover identical re-runs in this session until `until` (policy `reuseWithin`). */
   grants: Map<string, { approvalId: string; until: number }>;
+  /** The presented credential's live state (revocation), when the agent signed in with one. */
+  watch?: CredentialWatch;
+  /** CommandCompleted events not yet appended: they ride along with the session's next append. */
+  unrecorded: PendingRecord[];
+  flushTimer?: NodeJS.Timeout;
 }
+
+interface PendingRecord {
+  event: NewEvent;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** An idle session's completions are appended after this long; a busy one's join its next decision. */
+const COMPLETION_FLUSH_MS = 20;
 
 export type Verdict =
   | { kind: "allow"; commandId: string; rule: string | null; masking?: string }
@@ -107,7 +128,10 @@ export class Gate {
       startedAt: this.now().getTime(),
       pendingApprovals: new Set(),
       grants: new Map(),
+      unrecorded: [],
     };
+    if (principal.credential)
+      session.watch = await this.options.credentials.watch(principal.credential.credentialId);
     const credentialId = principal.credential?.credentialId;
     await this.record(session, "SessionStarted", {
       sessionId: session.sessionId,
@@ -136,7 +160,9 @@ export class Gate {
     // A revoked or expired credential is refused at the next command, not only at sign-in.
     const credential = session.principal.credential;
     if (credential) {
-      const state = await this.options.credentials.state(credential.credentialId).catch(() => null);
+      const state = session.watch
+        ? session.watch.state()
+        : await this.options.credentials.state(credential.credentialId).catch(() => null);
       if (state?.status !== "active" || Date.parse(state.expiresAt) <= this.now().getTime()) {
         return refuse(
           `credential ${state?.status === "revoked" ? "revoked" : "expired or unavailable"}: the session must end`,
@@ -204,12 +230,28 @@ export class Gate {
     return this.hold(session, command, redact(command.text), commandId, approvalId as string, decision);
   }
 
-  async complete(
+  /**
+   * Records a command's completion. It is appended with the session's next decision (one
+   * commit for both, the hot path's only fsync) or after a short idle delay; the promise
+   * resolves once it is durable.
+   */
+  complete(
     session: Session,
     commandId: string,
     outcome: Omit<EventInput<"CommandCompleted">, "sessionId" | "commandId">,
-  ) {
-    await this.record(session, "CommandCompleted", { sessionId: session.sessionId, commandId, ...outcome });
+  ): Promise<void> {
+    const event = newEvent(
+      "CommandCompleted",
+      { sessionId: session.sessionId, commandId, ...outcome },
+      this.metadata(session),
+    );
+    return new Promise((resolve, reject) => {
+      session.unrecorded.push({ event, resolve, reject });
+      session.flushTimer ??= setTimeout(() => {
+        session.flushTimer = undefined;
+        this.append(session, []).catch(() => {});
+      }, COMPLETION_FLUSH_MS);
+    });
   }
 
   /** Appends timed, already masked terminal chunks (shell recording) to the session stream. */
@@ -222,6 +264,7 @@ export class Gate {
     for (const approvalId of session.pendingApprovals) {
       await this.options.approvals.cancel(approvalId, `session ended: ${reason}`).catch(() => {});
     }
+    session.watch?.release();
     await this.record(session, "SessionEnded", {
       sessionId: session.sessionId,
       reason,
@@ -310,16 +353,42 @@ export class Gate {
     };
   }
 
-  private async record<
-    T extends "SessionStarted" | "CommandDecided" | "CommandCompleted" | "OutputRecorded" | "SessionEnded",
-  >(session: Session, type: T, data: EventInput<T>): Promise<void> {
-    const metadata = makeMetadata({
+  private record<T extends "SessionStarted" | "CommandDecided" | "OutputRecorded" | "SessionEnded">(
+    session: Session,
+    type: T,
+    data: EventInput<T>,
+  ): Promise<void> {
+    return this.append(session, [newEvent(type, data, this.metadata(session))]);
+  }
+
+  /** Appends `events` after the session's unrecorded completions, in one commit. */
+  private async append(session: Session, events: NewEvent[]): Promise<void> {
+    const carried = session.unrecorded.splice(0);
+    if (session.flushTimer) {
+      clearTimeout(session.flushTimer);
+      session.flushTimer = undefined;
+    }
+    if (carried.length === 0 && events.length === 0) return;
+    try {
+      await this.options.store.append(sessionStream(session.sessionId), [
+        ...carried.map((p) => p.event),
+        ...events,
+      ]);
+    } catch (error) {
+      // The completions are not lost with the failed append: they wait for the next one.
+      session.unrecorded.unshift(...carried);
+      throw error;
+    }
+    for (const pending of carried) pending.resolve();
+  }
+
+  private metadata(session: Session) {
+    return makeMetadata({
       gatewayInstance: this.options.gatewayInstance,
       actor: session.principal.subject,
       sessionId: session.sessionId,
       taskId: session.principal.credential?.taskId,
     });
-    await this.options.store.append(sessionStream(session.sessionId), [newEvent(type, data, metadata)]);
   }
 
   private now(): Date {

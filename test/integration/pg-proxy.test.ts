@@ -142,6 +142,26 @@ describe("PostgreSQL proxy: protocol and policy", () => {
     await scoped.end();
   });
 
+  it("closes open sessions when their credential is revoked or expires, saying why", async () => {
+    const revoked = await fx.gate.credential({ target: "app", access: "read-write" });
+    const expiring = await fx.gate.credential({ target: "app", access: "read-write", ttlMs: 1500 });
+    const ended = (client: pg.Client) =>
+      new Promise<string>((resolve) => client.on("error", (error) => resolve(error.message)));
+    const first = await fx.connect({ password: revoked.token });
+    const second = await fx.connect({ password: expiring.token });
+    const firstEnded = ended(first);
+    const secondEnded = ended(second);
+    await first.query("SELECT 1");
+    await fx.gate.credentials.revoke(
+      revoked.credentialId,
+      { subject: "sec-team", groups: [] },
+      "leaked in a log",
+    );
+    expect(await firstEnded).toContain("your Sluice credential was revoked");
+    expect(await secondEnded).toContain("your Sluice credential expired");
+    await expect(fx.connect({ password: revoked.token })).rejects.toMatchObject({ code: "28P01" });
+  });
+
   it("relays a CancelRequest to the right upstream backend", async () => {
     const client = await fx.connect();
     const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };

@@ -140,7 +140,7 @@ export async function startPostgresProxy(
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const sessions = [...live.values()].map((entry) => entry.proxy);
-      for (const proxy of sessions) proxy.terminate("shutting down");
+      for (const proxy of sessions) proxy.terminate("Sluice is shutting down");
       await Promise.all(sessions.map((proxy) => proxy.done));
       for (const socket of connections) socket.destroy(); // still signing in
       await closed;

@@ -80,6 +80,7 @@ export class PgProxySession {
   private frameAt = 0;
   private upstreamBlocked = false;
   private hold: AbortController | null = null;
+  private expiry: NodeJS.Timeout | undefined;
   private ended!: () => void;
   readonly done = new Promise<void>((resolve) => {
     this.ended = resolve;
@@ -110,6 +111,7 @@ export class PgProxySession {
     upstream.on("error", (error) => this.upstreamLost(`the upstream connection failed: ${error.message}`));
     for (const frame of early) this.frames.push(frame);
     this.inbox.push(...pipelined);
+    this.watchCredential();
     client.resume();
     upstream.resume();
     this.pumpUpstream();
@@ -123,11 +125,31 @@ export class PgProxySession {
     return true;
   }
 
-  /** Ends the session from the gateway side (shutdown). */
-  terminate(reason: string): void {
+  /** Ends the session from the gateway side (shutdown, credential revoked or expired), telling the client why. */
+  terminate(message: string): void {
     if (this.closed) return;
-    this.client.write(errorResponse({ severity: "FATAL", code: "57P01", message: `Sluice is ${reason}` }));
-    this.end(reason);
+    this.client.write(errorResponse({ severity: "FATAL", code: "57P01", message }));
+    this.end(message);
+  }
+
+  /** A revoked or expired credential closes the sessions that use it, not only their next command. */
+  private watchCredential(): void {
+    const watch = this.session.watch;
+    if (!watch) return;
+    watch.onChange((state) => {
+      if (state.status !== "active")
+        this.terminate(
+          `your Sluice credential was ${state.status === "none" ? "withdrawn" : state.status}: the session is closed`,
+        );
+    });
+    const state = watch.state();
+    if (state.status !== "active") return;
+    const left = Math.min(Date.parse(state.expiresAt) - Date.now(), 2 ** 31 - 1);
+    this.expiry = setTimeout(
+      () => this.terminate("your Sluice credential expired: the session is closed"),
+      left,
+    );
+    this.expiry.unref();
   }
 
   // ---- client → upstream ------------------------------------------------------------
@@ -551,6 +573,7 @@ export class PgProxySession {
     if (this.closed) return;
     this.closed = true;
     this.hold?.abort();
+    clearTimeout(this.expiry);
     this.client.end();
     this.upstream.socket.end();
     setTimeout(() => {
