@@ -154,7 +154,7 @@ describe("PostgreSQL proxy: protocol and policy", () => {
     await first.query("SELECT 1");
     await fx.gate.credentials.revoke(
       revoked.credentialId,
-      { subject: "sec-team", groups: [] },
+      { subject: "sec-team", groups: [], kind: "human" },
       "leaked in a log",
     );
     expect(await firstEnded).toContain("your Sluice credential was revoked");

@@ -5,7 +5,7 @@ import type { RunningProxy } from "../../src/proxy/context.ts";
 import { type PostgresProxyConfig, postgresProxyConfig } from "../../src/proxy/postgres/config.ts";
 import { startPostgresProxy } from "../../src/proxy/postgres/server.ts";
 import { startTestGate, type TestGate } from "./gate.ts";
-import { type PostgresServer, startPostgres } from "./postgres.ts";
+import { type PostgresOptions, type PostgresServer, startPostgres } from "./postgres.ts";
 
 const exec = promisify(execFile);
 let fixtures = 0;
@@ -36,8 +36,9 @@ export async function startPgProxyFixture(
   policy: (db: PostgresServer, credentialEnv: string) => string,
   seed: string,
   config: Partial<PostgresProxyConfig> = {},
+  server: PostgresOptions = {},
 ): Promise<PgProxyFixture> {
-  const db = await startPostgres();
+  const db = await startPostgres(server);
   const admin = async (sql: string) => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();

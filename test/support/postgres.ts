@@ -16,6 +16,10 @@ export interface PostgresOptions {
   database?: string;
   /** Extra postgresql.conf lines, appended last so they win, e.g. ["max_connections = 200"]. */
   config?: string[];
+  /** pg_hba.conf lines placed before the defaults (first match wins), e.g. ["host all md5user 127.0.0.1/32 md5"]. */
+  hba?: string[];
+  /** Serve TLS with this certificate and key (PEM). */
+  tls?: { cert: string; key: string };
 }
 
 export interface PostgresServer {
@@ -77,8 +81,22 @@ async function startOn(port: number, owner: OsUser, options: PostgresOptions): P
     chownSync(socketDir, owner.uid, owner.gid);
     writeFileSync(
       join(dataDir, "pg_hba.conf"),
-      ["local all all scram-sha-256", "host all all 127.0.0.1/32 scram-sha-256", ""].join("\n"),
+      [
+        ...(options.hba ?? []),
+        "local all all scram-sha-256",
+        "host all all 127.0.0.1/32 scram-sha-256",
+        "",
+      ].join("\n"),
     );
+    if (options.tls) {
+      for (const [file, pem] of [
+        ["server.crt", options.tls.cert],
+        ["server.key", options.tls.key],
+      ] as const) {
+        writeFileSync(join(dataDir, file), pem, { mode: 0o600 });
+        chownSync(join(dataDir, file), owner.uid, owner.gid);
+      }
+    }
     const conf = [
       "",
       "# sluice test server",
@@ -88,6 +106,7 @@ async function startOn(port: number, owner: OsUser, options: PostgresOptions): P
       "password_encryption = 'scram-sha-256'",
       "fsync = on",
       "synchronous_commit = on",
+      ...(options.tls ? ["ssl = on"] : []),
       ...(options.config ?? []),
       "",
     ];
