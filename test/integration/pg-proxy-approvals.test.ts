@@ -82,6 +82,26 @@ rules:
     await client.end();
   });
 
+  it("psql: held then denied → the error names the approver's decision; node-postgres prepared: held then approved → runs", async () => {
+    const denied = fx.psql(["-c", "DELETE FROM refunds"]);
+    const deniedId = await nextApproval(seen);
+    await fx.gate.approvals.vote(deniedId, dana, "deny", "refunds are audited");
+    const out = await denied;
+    expect(out.code).not.toBe(0);
+    expect(out.stderr).toMatch(
+      /ERROR: {2}Sluice denied this statement \(rule approve-refunds\): approval denied/,
+    );
+    const client = await fx.connect();
+    const held = client.query({
+      name: "refund-ok",
+      text: "INSERT INTO refunds(amount) VALUES ($1) RETURNING amount",
+      values: [9],
+    });
+    await fx.gate.approvals.vote(await nextApproval(seen), dana, "approve");
+    expect((await held).rows).toEqual([{ amount: 9 }]);
+    await client.end();
+  });
+
   it("held then expired → 42501 naming the expiry; psql and node-postgres alike", async () => {
     const out = await fx.psql(["-c", "INSERT INTO payouts(amount) VALUES (1)"]);
     expect(out.code).not.toBe(0);
