@@ -104,6 +104,17 @@ masking:
     expect(binaryCopy.stderr).toContain("only in text and CSV formats");
   });
 
+  it("DDL through the gateway refreshes what the catalog knows", async () => {
+    // Unknown to the catalog (cached as missing): its output could be anything, so it is redacted.
+    await expect(text.query("SELECT name FROM v_names")).rejects.toMatchObject({ code: "42P01" });
+    await text.query("CREATE VIEW v_names AS SELECT id, name FROM users");
+    const names = await text.query("SELECT name FROM v_names ORDER BY id");
+    expect(names.rows).toEqual([{ name: "Alice" }, { name: "Bob" }]);
+    await text.query("CREATE OR REPLACE VIEW v_names AS SELECT id, email AS name FROM users");
+    const emails = await text.query("SELECT name FROM v_names ORDER BY id");
+    expect(emails.rows).toEqual([{ name: REDACTED }, { name: REDACTED }]);
+  });
+
   it("content detectors mask secrets in columns no rule names", async () => {
     // A credential is for one target: a session on another needs its own, and the gateway says so.
     await expect(fx.connect({ database: "app-content" })).rejects.toMatchObject({ code: "28000" });

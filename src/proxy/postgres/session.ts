@@ -37,6 +37,8 @@ interface Run {
   statement: number;
   /** A refusal raised upstream on purpose: its error is the denial, not a failure of the command. */
   refusal: boolean;
+  /** Changes the schema: the catalog's cached origins and view definitions are dropped when it completes. */
+  ddl: boolean;
 }
 
 /** What the upstream owes for one message sent to it, in order. `swallow`: Sluice sent it, the agent must not see the answer. */
@@ -265,6 +267,7 @@ export class PgProxySession {
     const verdict = await this.decide(text, undefined);
     if (!verdict) return;
     const current = this.newRun(verdict.commandId, verdict, null);
+    current.ddl = changesSchema(text);
     if (verdict.kind === "deny") return this.refuse(current, "query", verdict.reason, verdict.rule);
     const info = current.profile ? await this.planner.prepare(text, current.profile) : null;
     if (info && "deny" in info) return this.refuse(current, "query", info.deny, verdict.rule);
@@ -285,6 +288,7 @@ export class PgProxySession {
     const verdict = await this.decide(portal.text, portal.params);
     if (!verdict) return;
     const current = this.newRun(verdict.commandId, verdict, null);
+    current.ddl = changesSchema(portal.text);
     if (verdict.kind === "deny") return this.refuse(current, "execute", verdict.reason, verdict.rule);
     const info = current.profile ? await this.planner.prepare(portal.text, current.profile) : null;
     if (info && "deny" in info) return this.refuse(current, "execute", info.deny, verdict.rule);
@@ -337,6 +341,7 @@ export class PgProxySession {
       info,
       statement: 0,
       refusal: false,
+      ddl: false,
     };
   }
 
@@ -545,6 +550,7 @@ export class PgProxySession {
   private record(current: Run): void {
     const { run } = current;
     if (current.refusal && run.status !== "denied" && run.status !== "cancelled") return;
+    if (current.ddl && run.status === "ok") this.planner.invalidate();
     const rows = run.tag ? rowsOfTag(run.tag) : undefined;
     if (rows !== undefined && run.rows === 0) run.rows = rows;
     this.context.gate.complete(this.session, run.commandId, run.outcome()).catch((error: Error) => {
@@ -600,6 +606,12 @@ function refusalError(raw: Buffer): Buffer {
     message: fields.M ?? "Sluice denied this statement",
     ...(fields.H ? { hint: fields.H } : {}),
   });
+}
+
+const SCHEMA_FLAGS = new Set(["ddl", "alter", "drop"]);
+
+function changesSchema(text: string): boolean {
+  return classifySql(text).flags.some((flag) => SCHEMA_FLAGS.has(flag));
 }
 
 /** A Bind parameter as recorded: text as is, binary as hex. */
