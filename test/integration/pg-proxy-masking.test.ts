@@ -104,6 +104,16 @@ masking:
     expect(binaryCopy.stderr).toContain("only in text and CSV formats");
   });
 
+  it("errors that quote row data are redacted; values the agent typed itself are kept", async () => {
+    const cast = await run(text, "SELECT ssn::int FROM users");
+    expect(cast).toBeInstanceOf(Error);
+    expect((cast as Error).message).toBe(`invalid input syntax for type integer: "${REDACTED}"`);
+    const own = await run(text, "SELECT 'abc'::int FROM users");
+    expect((own as Error).message).toBe('invalid input syntax for type integer: "abc"');
+    const missing = await run(text, "SELECT nosuch FROM users");
+    expect((missing as Error).message).toBe('column "nosuch" does not exist');
+  });
+
   it("DDL through the gateway refreshes what the catalog knows", async () => {
     // Unknown to the catalog (cached as missing): its output could be anything, so it is redacted.
     await expect(text.query("SELECT name FROM v_names")).rejects.toMatchObject({ code: "42P01" });

@@ -21,6 +21,7 @@ import type { FrontendMessage, FrontendReader } from "./codec/frontend.ts";
 import { errorResponse, noticeResponse } from "./codec/server-messages.ts";
 import { CommandRun, rowsOfTag } from "./command-run.ts";
 import type { PostgresProxyConfig } from "./config.ts";
+import { maskServerMessage } from "./error-masking.ts";
 import { refusalMessages, refusalQuery } from "./refusal.ts";
 import type { ResultPlanner, StatementInfo } from "./result-plan.ts";
 import { ResultStream } from "./result-stream.ts";
@@ -39,6 +40,8 @@ interface Run {
   refusal: boolean;
   /** Changes the schema: the catalog's cached origins and view definitions are dropped when it completes. */
   ddl: boolean;
+  /** The statement as the agent sent it (values it quotes are its own, not the database's). */
+  text: string;
 }
 
 /** What the upstream owes for one message sent to it, in order. `swallow`: Sluice sent it, the agent must not see the answer. */
@@ -268,6 +271,7 @@ export class PgProxySession {
     if (!verdict) return;
     const current = this.newRun(verdict.commandId, verdict, null);
     current.ddl = changesSchema(text);
+    current.text = text;
     if (verdict.kind === "deny") return this.refuse(current, "query", verdict.reason, verdict.rule);
     const info = current.profile ? await this.planner.prepare(text, current.profile) : null;
     if (info && "deny" in info) return this.refuse(current, "query", info.deny, verdict.rule);
@@ -289,6 +293,7 @@ export class PgProxySession {
     if (!verdict) return;
     const current = this.newRun(verdict.commandId, verdict, null);
     current.ddl = changesSchema(portal.text);
+    current.text = portal.text;
     if (verdict.kind === "deny") return this.refuse(current, "execute", verdict.reason, verdict.rule);
     const info = current.profile ? await this.planner.prepare(portal.text, current.profile) : null;
     if (info && "deny" in info) return this.refuse(current, "execute", info.deny, verdict.rule);
@@ -342,6 +347,7 @@ export class PgProxySession {
       statement: 0,
       refusal: false,
       ddl: false,
+      text: "",
     };
   }
 
@@ -469,8 +475,10 @@ export class PgProxySession {
           : raw;
       case B.CopyData:
         return this.results.copyData(raw);
+      case B.NoticeResponse:
+        return this.maskMessage(head, raw);
       default:
-        // NoticeResponse, NotificationResponse, ParameterStatus, CopyDone, CopyBoth: relayed as they are.
+        // NotificationResponse, ParameterStatus, CopyDone, CopyBoth: relayed as they are.
         return raw;
     }
   }
@@ -501,6 +509,17 @@ export class PgProxySession {
     return begun instanceof Promise ? begun.then(() => this.results.row(raw)) : this.results.row(raw);
   }
 
+  /** Errors and notices of a masked statement may quote row data: see error-masking.ts. */
+  private maskMessage(head: Unit | undefined, raw: Buffer): Buffer {
+    const current = head?.kind === "query" || head?.kind === "execute" ? head.current : null;
+    const profile = current?.profile;
+    if (!current || !profile) return raw;
+    return maskServerMessage(raw, current.text, {
+      redactQuoted: profile.hasColumnRules,
+      rules: profile.contentRules,
+    });
+  }
+
   private onStatementDone(head: Unit | undefined, tag: string | undefined): void {
     if (head?.kind === "query") {
       this.results.end(head.current, tag);
@@ -518,17 +537,17 @@ export class PgProxySession {
     const head = this.units[0];
     const refusal = (head?.kind === "query" || head?.kind === "execute") && head.current.refusal;
     // A refusal is raised by a DO block upstream; the agent sees only Sluice's message, not the block's context.
-    const out = refusal ? refusalError(raw) : raw;
+    const out = refusal ? refusalError(raw) : this.maskMessage(head, raw);
     if (head?.kind === "query") {
       if (!head.current.refusal) {
-        const fields = decodeFields(raw);
+        const fields = decodeFields(out);
         head.current.run.status = "error";
         head.current.run.error = { code: fields.C ?? "XX000", message: fields.M ?? "" };
       }
       return out;
     }
     if (head?.kind === "execute" && !head.current.refusal) {
-      const fields = decodeFields(raw);
+      const fields = decodeFields(out);
       head.current.run.status = "error";
       head.current.run.error = { code: fields.C ?? "XX000", message: fields.M ?? "" };
       this.record(head.current);
