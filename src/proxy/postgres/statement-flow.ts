@@ -1,0 +1,230 @@
+import { randomUUID } from "node:crypto";
+import type { ClassifiedCommand } from "../../domain/policy/command.ts";
+import { classifySql } from "../../gate/classify/sql.ts";
+import type { Session, Verdict } from "../../gate/gate.ts";
+import type { ProxyContext } from "../context.ts";
+import type { FieldDescription } from "./codec/backend.ts";
+import * as up from "./codec/client-messages.ts";
+import type { FrontendMessage } from "./codec/frontend.ts";
+import { noticeResponse } from "./codec/server-messages.ts";
+import type { Conversation, Run } from "./conversation.ts";
+import { refusalMessages, refusalQuery } from "./refusal.ts";
+import type { ResultPlanner } from "./result-plan.ts";
+
+/** What the statement flow may do to the connection it serves. */
+export interface Lifecycle {
+  end(reason: string): void;
+  fatal(sqlstate: string, message: string): void;
+  closed(): boolean;
+}
+
+/**
+ * Client → upstream: forwards protocol messages, and asks the gate about each statement at the
+ * point it would run — a simple Query as a whole, an Execute with its Parse text and Bind
+ * values — then forwards it, holds it with a notice, or has the upstream refuse it.
+ */
+export class StatementFlow {
+  private hold: AbortController | null = null;
+
+  constructor(
+    private readonly conv: Conversation,
+    private readonly session: Session,
+    private readonly context: ProxyContext,
+    private readonly planner: ResultPlanner,
+    private readonly upstream: (raw: Buffer) => void,
+    private readonly client: (raw: Buffer) => void,
+    private readonly life: Lifecycle,
+  ) {}
+
+  /** Ends a wait for approval (the agent sent a CancelRequest); false when nothing is held. */
+  cancelHold(): boolean {
+    if (!this.hold) return false;
+    this.hold.abort();
+    return true;
+  }
+
+  /** Forwards or handles one client message; returns a promise when the gate must be asked first. */
+  handle(m: FrontendMessage): Promise<void> | undefined {
+    const send = this.upstream;
+    switch (m.type) {
+      case "query":
+        return this.runQuery(m.text, m.raw);
+      case "parse":
+        this.conv.statements.set(m.name, { text: m.text });
+        this.conv.units.push({ kind: "parse", swallow: false });
+        send(m.raw);
+        return;
+      case "bind": {
+        const statement = this.conv.statements.get(m.statement);
+        this.conv.portals.set(m.portal, {
+          text: statement?.text ?? "",
+          params: m.params.map((p, i) => paramText(p, m.paramFormats, i)),
+          resultFormats: m.resultFormats,
+          fields:
+            statement?.fields === undefined ? undefined : withFormats(statement.fields, m.resultFormats),
+        });
+        this.conv.units.push({ kind: "bind", swallow: false });
+        send(m.raw);
+        return;
+      }
+      case "describe":
+        this.conv.units.push({ kind: "describe", target: m.kind, name: m.name, swallow: false });
+        send(m.raw);
+        return;
+      case "execute":
+        return this.runExecute(m.portal, m.raw);
+      case "close":
+        if (m.kind === "S") this.conv.statements.delete(m.name);
+        else this.conv.portals.delete(m.name);
+        this.conv.units.push({ kind: "close", swallow: false });
+        send(m.raw);
+        return;
+      case "sync":
+        this.conv.units.push({ kind: "sync", swallow: false });
+        send(m.raw);
+        return;
+      case "flush":
+        send(m.raw);
+        return;
+      case "copyData":
+      case "copyDone":
+      case "copyFail":
+        // Outside COPY FROM STDIN the server ignores these, as PostgreSQL does.
+        send(m.raw);
+        return;
+      case "terminate":
+        send(m.raw);
+        this.life.end("client terminated the session");
+        return;
+      case "functionCall":
+        // The fast-path interface calls any function by OID, past statement policy.
+        return this.refuseLocally(
+          "42501",
+          "Sluice refuses the function-call protocol: run the function in a statement",
+        );
+      default:
+        this.life.fatal("08P01", `unexpected ${m.type} message after login`);
+        return;
+    }
+  }
+
+  private async runQuery(text: string, raw: Buffer): Promise<void> {
+    const verdict = await this.decide(text, undefined);
+    if (!verdict) return;
+    const current = this.conv.newRun(verdict.commandId, verdict, text);
+    if (verdict.kind === "deny") return this.refuse(current, "query", verdict.reason, verdict.rule);
+    const info = current.profile ? await this.planner.prepare(text, current.profile) : null;
+    if (info && "deny" in info) return this.refuse(current, "query", info.deny, verdict.rule);
+    current.info = info;
+    this.conv.units.push({ kind: "query", current, swallow: false });
+    this.upstream(raw);
+  }
+
+  private async runExecute(portalName: string, raw: Buffer): Promise<void> {
+    const portal = this.conv.portals.get(portalName);
+    if (!portal) {
+      // The upstream answers with its own error (portal does not exist); nothing runs.
+      const current = this.conv.newRun(randomUUID(), null);
+      this.conv.units.push({ kind: "execute", current, portal: portalName, swallow: false });
+      this.upstream(raw);
+      return;
+    }
+    const verdict = await this.decide(portal.text, portal.params);
+    if (!verdict) return;
+    const current = this.conv.newRun(verdict.commandId, verdict, portal.text);
+    if (verdict.kind === "deny") return this.refuse(current, "execute", verdict.reason, verdict.rule);
+    const info = current.profile ? await this.planner.prepare(portal.text, current.profile) : null;
+    if (info && "deny" in info) return this.refuse(current, "execute", info.deny, verdict.rule);
+    current.info = info;
+    if (current.profile && portal.fields === undefined) {
+      // Rows of an Execute carry no RowDescription: learn the columns first, without the agent seeing it.
+      this.conv.units.push({ kind: "describe", target: "P", name: portalName, swallow: true });
+      this.upstream(up.describe("P", portalName));
+    }
+    this.conv.units.push({ kind: "execute", current, portal: portalName, swallow: false });
+    this.upstream(raw);
+  }
+
+  /** The gate's verdict, waiting out a hold; null when the session ended meanwhile. */
+  private async decide(
+    text: string,
+    params: (string | null)[] | undefined,
+  ): Promise<Extract<Verdict, { kind: "allow" | "deny" }> | null> {
+    const command: ClassifiedCommand = { protocol: "postgres", text, sql: classifySql(text) };
+    const verdict = await this.context.gate.decide(this.session, command, params);
+    if (verdict.kind !== "hold") return verdict;
+    this.client(
+      noticeResponse({
+        severity: "NOTICE",
+        code: "01000",
+        message: `Sluice: this statement needs approval (rule ${verdict.rule}); approval ${verdict.approvalId} is pending — waiting`,
+        hint: `an approver runs: sluice approvals approve ${verdict.approvalId}`,
+      }),
+    );
+    this.hold = new AbortController();
+    try {
+      const outcome = await verdict.wait(this.hold.signal);
+      if (this.life.closed()) return null;
+      if (outcome.kind === "deny" && this.hold.signal.aborted)
+        return {
+          ...outcome,
+          reason: "canceling statement due to user request (it was waiting for approval)",
+        };
+      return outcome;
+    } finally {
+      this.hold = null;
+    }
+  }
+
+  /** Refused: the upstream raises the error in the statement's place (see refusal.ts), and the refusal is recorded. */
+  private refuse(current: Run, kind: "query" | "execute", reason: string, rule: string | null): void {
+    const cancelled = reason.startsWith("canceling statement");
+    const sqlstate = cancelled ? "57014" : "42501";
+    const message = cancelled
+      ? reason
+      : `Sluice denied this statement${rule ? ` (rule ${rule})` : ""}: ${reason}`;
+    current.refusal = true;
+    current.run.status = cancelled ? "cancelled" : "denied";
+    this.conv.record(current);
+    if (kind === "query") {
+      this.conv.units.push({ kind: "query", current, swallow: false });
+      this.upstream(refusalQuery(sqlstate, message));
+      return;
+    }
+    const [close, parse, bind, execute] = refusalMessages(sqlstate, message);
+    this.conv.units.push(
+      { kind: "close", swallow: true },
+      { kind: "parse", swallow: true },
+      { kind: "bind", swallow: true },
+    );
+    this.conv.units.push({ kind: "execute", current, portal: "sluice_refusal", swallow: false });
+    this.upstream(close as Buffer);
+    this.upstream(parse as Buffer);
+    this.upstream(bind as Buffer);
+    this.upstream(execute as Buffer);
+  }
+
+  /** A refusal for messages outside statement policy: answered like the server would, after a Sync. */
+  private async refuseLocally(sqlstate: string, message: string): Promise<void> {
+    const current = this.conv.newRun(randomUUID(), null);
+    current.refusal = true;
+    this.conv.units.push({ kind: "query", current, swallow: false });
+    this.upstream(refusalQuery(sqlstate, message));
+  }
+}
+
+/** A Bind parameter as recorded: text as is, binary as hex. */
+function paramText(value: Buffer | null, formats: number[], index: number): string | null {
+  if (value === null) return null;
+  const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[index];
+  return format === 1 ? `\\x${value.toString("hex")}` : value.toString("utf8");
+}
+
+/** Statement-level fields (formats unknown at Describe S) with the Bind's result formats applied. */
+function withFormats(fields: FieldDescription[] | null, formats: number[]): FieldDescription[] | null {
+  if (!fields) return null;
+  return fields.map((field, i) => ({
+    ...field,
+    format: formats.length === 0 ? 0 : formats.length === 1 ? (formats[0] as number) : (formats[i] ?? 0),
+  }));
+}
