@@ -5,9 +5,10 @@
  * parse is `parsed: false` (policy denies it by default); classification never throws.
  * What counts as what is decided by the tables in sql-rules.ts and sql-functions.ts.
  */
-import { loadModule, parseSync } from "libpg-query";
+import { loadModule } from "libpg-query";
 import { SluiceError } from "../../errors.ts";
 import { memoByText } from "./memo.ts";
+import { parseSql } from "./sql-parse.ts";
 import { type Findings, walkStatement } from "./sql-walk.ts";
 
 export { DANGEROUS_FUNCTIONS, DYNAMIC_SQL_FUNCTIONS, SIDE_EFFECT_FUNCTIONS } from "./sql-functions.ts";
@@ -110,7 +111,7 @@ function classifyUncached(text: string): SqlClassification {
   if (/^[ \t\n\r\f\v]*$/.test(text)) return summarise([]); // PostgreSQL answers EmptyQueryResponse; the binding would throw
   let tree: { stmts?: Array<{ stmt?: unknown }> };
   try {
-    tree = parseSync(text);
+    tree = parseSql(text);
   } catch (error) {
     return unparsed(error instanceof Error ? error.message : String(error));
   }

@@ -1,4 +1,4 @@
-import { parseSync } from "libpg-query";
+import { parseSql } from "../../gate/classify/sql-parse.ts";
 import { constantValue, type Fields, unwrap } from "../../gate/classify/sql-tree.ts";
 import { type ContentRule, maskText, maskValue } from "../../gate/masking/index.ts";
 import type { ColumnPlan, Tally } from "./row-masking.ts";
@@ -14,7 +14,7 @@ export interface CopyShape {
 export function copyShape(text: string): CopyShape | undefined {
   let tree: { stmts?: { stmt?: unknown }[] };
   try {
-    tree = parseSync(text) as typeof tree;
+    tree = parseSql(text);
   } catch {
     return undefined;
   }

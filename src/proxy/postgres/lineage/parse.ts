@@ -1,8 +1,8 @@
 /** Parsing for lineage: the classifier's libpg-query module, with parse trees of view definitions cached. */
 
-import { parseSync } from "libpg-query";
 import { LRUCache } from "lru-cache";
 import { initSqlClassifier } from "../../../gate/classify/sql.ts";
+import { parseSql } from "../../../gate/classify/sql-parse.ts";
 import { type Fields, unwrap } from "../../../gate/classify/sql-tree.ts";
 
 export interface ParsedStatement {
@@ -21,7 +21,7 @@ export function parseStatements(text: string): ParsedStatement[] | undefined {
   if (/^[ \t\n\r\f\v;]*$/.test(text)) return [];
   let tree: { stmts?: Array<{ stmt?: unknown }> };
   try {
-    tree = parseSync(text);
+    tree = parseSql(text);
   } catch (error) {
     if (error instanceof Error && /not (loaded|initialized)/i.test(error.message)) throw error;
     return undefined;
