@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { approvalsListCommand, approvalsVoteCommand } from "./cli/approvals.ts";
 import { credentialIssueCommand, credentialRevokeCommand } from "./cli/credential.ts";
+import { demoCommand } from "./cli/demo.ts";
 import { policyApplyCommand, policyShowCommand } from "./cli/policy.ts";
 import { startCommand } from "./cli/start.ts";
 import { verifyCommand } from "./cli/verify.ts";
@@ -19,6 +20,15 @@ program
     "config file (default: $SLUICE_CONFIG, else ./sluice.yaml, else built-in defaults)",
   )
   .action(startCommand);
+
+program
+  .command("demo")
+  .description(
+    "run the gateway on embedded parts with a sample PostgreSQL target, a demo policy and a demo agent credential, and print what to try",
+  )
+  .option("--data-dir <dir>", "where the demo keeps its log and keys (default: a new temporary directory)")
+  .option("--port <port>", "the PostgreSQL proxy port", "15432")
+  .action(demoCommand);
 
 program
   .command("verify")

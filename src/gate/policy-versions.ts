@@ -99,6 +99,28 @@ export class PolicyFollower {
     return this.snapshot;
   }
 
+  /** Resolves once the live snapshot is at least `version` (e.g. right after publishing it). */
+  async waitForVersion(version: number, timeoutMs = 10_000): Promise<PolicySnapshot> {
+    const reached = () => (this.snapshot && this.snapshot.version >= version ? this.snapshot : null);
+    const now = reached();
+    if (now) return now;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(
+          new SluiceError("INTERNAL", `policy version ${version} did not arrive within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      const off = this.onChange(() => {
+        const snapshot = reached();
+        if (!snapshot) return;
+        clearTimeout(timer);
+        off();
+        resolve(snapshot);
+      });
+    });
+  }
+
   onChange(listener: (snapshot: PolicySnapshot) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -16,9 +16,8 @@ import { type CatalogLookup, namesNeeded, type QualifiedName, type RelationInfo 
  * unseen. An event trigger could report that DDL sooner; not done: it would need a superuser
  * to install. Lookups already handed out keep answering from their own generation.
  *
- * The metadata session runs with an empty search_path, so pg_get_viewdef qualifies every name
- * outside pg_catalog (lineage reads view definitions that way). It must be a session of its
- * own (not a transaction-pooled one), since that setting is made once per connection.
+ * Catalog queries run in read-only transactions with an empty search_path (SET LOCAL), so
+ * pg_get_viewdef qualifies every name outside pg_catalog (lineage reads view definitions that way).
  */
 
 export interface PgCatalogOptions {
@@ -229,7 +228,15 @@ export class PgCatalog {
     let client: pg.Client;
     try {
       client = await this.connect();
-      return (await client.query<T>(text, values)).rows;
+      // search_path is set per transaction, not per session: some servers (PGlite's socket
+      // server) multiplex connections onto one session, where a session setting would leak.
+      await client.query("BEGIN READ ONLY");
+      try {
+        await client.query("SET LOCAL search_path = ''");
+        return (await client.query<T>(text, values)).rows;
+      } finally {
+        await client.query("COMMIT").catch(() => {});
+      }
     } catch (error) {
       // A broken connection is replaced at the next lookup; the caller fails closed meanwhile.
       this.options.log?.warn({ err: error }, "catalog lookup failed");
@@ -249,7 +256,6 @@ export class PgCatalog {
         void this.close();
       });
       await client.connect();
-      await client.query("SET search_path = ''");
       return client;
     })();
     const pending = this.client;

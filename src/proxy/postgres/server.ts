@@ -3,6 +3,7 @@ import { connect, createServer, type Socket } from "node:net";
 import { createSecureContext } from "node:tls";
 import type { Target } from "../../domain/policy/document.ts";
 import { isSluiceError } from "../../errors.ts";
+import { initSqlClassifier } from "../../gate/classify/sql.ts";
 import type { Principal, Session } from "../../gate/gate.ts";
 import { findTarget, type ProxyContext, type RunningProxy } from "../context.ts";
 import { cancelRequest } from "./codec/client-messages.ts";
@@ -42,6 +43,7 @@ export async function startPostgresProxy(
   config: PostgresProxyConfig,
   context: ProxyContext,
 ): Promise<RunningProxy> {
+  await initSqlClassifier(); // the PostgreSQL parser (WebAssembly) loads once, before the first statement
   const planners = new PostgresPlanners(context, config.catalogTtlSeconds * 1000);
   const certificate = await loadProxyCertificate(config.tls, context.dataDir, config.host);
   const secureContext = certificate ? createSecureContext(certificate) : null;
