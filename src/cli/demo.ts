@@ -88,34 +88,35 @@ function demoGuide(d: {
   apiUrl: string;
   dataDir: string;
 }): string {
-  const psql = `PGPASSWORD="$SLUICE_TOKEN" psql "host=127.0.0.1 port=${d.pgPort} user=demo-agent dbname=shop"`;
+  const psql = `psql "host=127.0.0.1 port=${d.pgPort} user=demo-agent dbname=shop"`;
   return `
-Sluice demo is running (Ctrl-C to stop). Data: ${d.dataDir}
+Sluice demo is running — Ctrl-C stops it. Its log, keys and config are in ${d.dataDir}.
 
-The agent's sub-task credential (valid 8 hours, scoped to target "shop", read-write):
-  export SLUICE_TOKEN='${d.token}'
+In another terminal, paste these (the agent's sub-task credential, the demo approver's and
+auditor's sign-in tokens, and the config the sluice command should use):
 
-1. Connect as the agent (psql negotiates TLS with the gateway's self-signed certificate):
-  ${psql}
+export PGPASSWORD='${d.token}'
+export SLUICE_APPROVER_TOKEN='${d.approverToken}'
+export SLUICE_AUDITOR_TOKEN='${d.auditorToken}'
+export SLUICE_CONFIG='${d.configFile}'
 
-2. Masking — personal data and secrets never leave the gateway:
-  ${psql} -c "SELECT name, email, ssn, api_key FROM customers"
-  ${psql} -c "SELECT upper(email) AS e, card_number FROM customers JOIN orders ON orders.customer_id = customers.id"
-  ${psql} -c "SELECT body FROM support_notes"
+1. Masking: personal data and secrets never leave the gateway.
+   ${psql} -c "SELECT name, email, ssn, api_key FROM customers"
+   ${psql} -c "SELECT upper(email) AS e, card_number FROM customers JOIN orders ON orders.customer_id = customers.id"
+   ${psql} -c "SELECT body FROM support_notes"
 
-3. A denied statement (rule no-destructive-sql):
-  ${psql} -c "DROP TABLE orders"
+2. A denied statement (rule no-destructive-sql); the session stays usable:
+   ${psql} -c "DROP TABLE orders"
 
-4. A held statement (rule approve-order-changes) waits for a human; its NOTICE names the approval:
-  ${psql} -c "UPDATE orders SET status = 'refunded' WHERE id = 1"
-  In another terminal, approve it as the demo approver:
-  export SLUICE_CONFIG=${d.configFile}
-  npx sluice approvals list --token '${d.approverToken}'
-  npx sluice approvals approve <approval-id> --token '${d.approverToken}'
+3. A held statement (rule approve-order-changes): psql waits, its NOTICE names the approval.
+   ${psql} -c "UPDATE orders SET status = 'refunded' WHERE id = 1"
+   Approve it from a third terminal (with the exports above) as the demo approver:
+   npx sluice approvals list --token "$SLUICE_APPROVER_TOKEN"
+   npx sluice approvals approve <approval-id> --token "$SLUICE_APPROVER_TOKEN"
 
-5. The audit trail (every decision, hash-chained and sealed):
-  SLUICE_CONFIG=${d.configFile} npx sluice verify
-  Auditor token for the API at ${d.apiUrl}: ${d.auditorToken}
+4. The audit trail — every decision, hash-chained and sealed:
+   npx sluice verify
+   API: ${d.apiUrl} (sign in with "Authorization: Bearer $SLUICE_AUDITOR_TOKEN")
 
 `;
 }
