@@ -29,7 +29,8 @@ export async function demoCommand(options: { dataDir?: string; port?: string }):
       log: { level: "warn" },
       identity: { oidc: { issuer: issuer.url, audience: issuer.audience } },
       ledger: { sealIntervalSeconds: 10 },
-      proxies: { postgres: { port: pgPort } },
+      // The demo's target is PostgreSQL: the other ports stay closed.
+      proxies: { postgres: { port: pgPort }, ssh: { enabled: false }, http: { enabled: false } },
     }),
   );
   const config = loadConfig({ file: configFile });
