@@ -60,6 +60,8 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     key,
     gatewayInstance: config.instanceId,
     oidc,
+    notifications: config.notifications,
+    log,
   });
   const sealer = startSealer(store, {
     key,

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { z } from "zod";
+import { notificationsConfig } from "../gate/notify/config.ts";
 import { httpProxyConfig } from "../proxy/http/config.ts";
 import { postgresProxyConfig } from "../proxy/postgres/config.ts";
 import { sshProxyConfig } from "../proxy/ssh/config.ts";
@@ -103,6 +104,8 @@ export const configSchema = z
         ssh: sshProxyConfig.parse({}),
         http: httpProxyConfig.parse({}),
       }),
+    /** Who is told when a command is held for approval (webhooks). */
+    notifications: notificationsConfig.default({ webhooks: [] }),
     /** How long shutdown waits for in-flight work before closing the store anyway. */
     shutdownTimeoutSeconds: z.number().positive().default(10),
   })

@@ -3,7 +3,9 @@ import { SluiceError } from "../errors.ts";
 import { approvalEvents } from "./approval.ts";
 import { credentialEvents } from "./credential.ts";
 import { type EventMetadata, eventMetadata } from "./metadata.ts";
+import { notificationEvents } from "./notification.ts";
 import { policyEvents } from "./policy.ts";
+import { retentionEvents } from "./retention.ts";
 import { sealEvents } from "./seal.ts";
 import { sessionEvents } from "./session.ts";
 import { targetEvents } from "./target.ts";
@@ -22,6 +24,8 @@ export const catalogue = {
   ...targetEvents,
   ...taskEvents,
   ...sealEvents,
+  ...retentionEvents,
+  ...notificationEvents,
 } as const;
 
 type Catalogue = typeof catalogue;

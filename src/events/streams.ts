@@ -8,6 +8,7 @@ export const approvalStream = (approvalId: string) => `approval-${approvalId}`;
 export const credentialStream = (credentialId: string) => `credential-${credentialId}`;
 export const targetStream = (name: string) => `target-${name}`;
 export const taskStream = (taskId: string) => `task-${taskId}`;
+export const notificationStream = (approvalId: string) => `notification-${approvalId}`;
 
 /** The category of a stream: the part before the first dash (`session-42` → `session`). */
 export function streamCategory(stream: string): string {

@@ -12,6 +12,7 @@ import { WrongExpectedRevisionError } from "../eventstore/conflict.ts";
 import { foldStream } from "../eventstore/fold.ts";
 import type { EventStore } from "../eventstore/port.ts";
 import type { Scheduler } from "../jobs/scheduler.ts";
+import type { Logger } from "../log.ts";
 
 /**
  * Approvals against the log: open a request, vote, expire, cancel, and await the outcome.
@@ -34,6 +35,9 @@ export class ApprovalService {
       scheduler: Scheduler;
       gatewayInstance: string;
       now?: () => Date;
+      /** Tells approvers (webhooks); a failure to tell them never fails the request itself. */
+      onRequested?: (request: EventData<"ApprovalRequested">) => Promise<void>;
+      log?: Logger;
     },
   ) {
     options.scheduler.handle(APPROVAL_EXPIRY_JOB, async (job) => {
@@ -48,6 +52,12 @@ export class ApprovalService {
       request.approvalId,
       new Date(request.expiresAt),
     );
+    await this.options.onRequested?.(request).catch((error: unknown) => {
+      this.options.log?.error(
+        { err: error, approvalId: request.approvalId },
+        "approvers could not be notified",
+      );
+    });
   }
 
   async vote(

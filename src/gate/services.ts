@@ -1,13 +1,17 @@
 import { resolveSecret } from "../config/secret-ref.ts";
 import type { PolicySnapshot } from "../domain/policy/decide.ts";
+import { type EventData, makeMetadata, newEvent, notificationStream } from "../events/index.ts";
 import type { EventStore } from "../eventstore/port.ts";
 import type { OidcVerifier } from "../identity/oidc.ts";
 import type { SigningKey } from "../identity/signing-key.ts";
 import { PostgresRoleManager } from "../identity/upstream/postgres-roles.ts";
 import type { Scheduler } from "../jobs/scheduler.ts";
+import type { Logger } from "../log.ts";
 import { ApprovalService } from "./approvals.ts";
 import { CredentialService } from "./credentials.ts";
 import { Gate } from "./gate.ts";
+import type { NotificationsConfig } from "./notify/config.ts";
+import { WebhookNotifier } from "./notify/webhooks.ts";
 
 export interface GateServices {
   gate: Gate;
@@ -28,6 +32,9 @@ export function buildGateServices(options: {
   key: SigningKey;
   gatewayInstance: string;
   oidc?: OidcVerifier;
+  /** Webhooks told about every held command; none by default. */
+  notifications?: NotificationsConfig;
+  log?: Logger;
   now?: () => Date;
 }): GateServices {
   const managers = new Map<string, PostgresRoleManager>();
@@ -51,7 +58,15 @@ export function buildGateServices(options: {
     roles,
     now,
   });
-  const approvals = new ApprovalService({ store, scheduler, gatewayInstance, now });
+  const notifier = webhookNotifier(options);
+  const approvals = new ApprovalService({
+    store,
+    scheduler,
+    gatewayInstance,
+    now,
+    log: options.log,
+    ...(notifier ? { onRequested: notifier } : {}),
+  });
   const oidc = options.oidc;
   const gate = new Gate({
     store,
@@ -63,4 +78,46 @@ export function buildGateServices(options: {
     ...(oidc ? { verifyOidc: (token: string) => oidc.verify(token) } : {}),
   });
   return { gate, credentials, approvals, roles };
+}
+
+/** Approval notices by webhook, each delivery's outcome recorded in `notification-<approvalId>`. */
+function webhookNotifier(options: {
+  store: EventStore;
+  scheduler: Scheduler;
+  gatewayInstance: string;
+  notifications?: NotificationsConfig;
+  log?: Logger;
+}): ((request: EventData<"ApprovalRequested">) => Promise<void>) | undefined {
+  const config = options.notifications;
+  if (!config || config.webhooks.length === 0) return undefined;
+  const notifier = new WebhookNotifier({
+    scheduler: options.scheduler,
+    log: options.log,
+    targets: config.webhooks.map((hook) => ({
+      name: hook.name,
+      url: hook.url,
+      secret: resolveSecret(hook.secret, `notifications.webhooks ${hook.name} secret`),
+      format: hook.format,
+    })),
+    record: async (outcome) => {
+      const metadata = makeMetadata({ gatewayInstance: options.gatewayInstance, actor: "sluice" });
+      await options.store.append(notificationStream(outcome.approvalId), [
+        newEvent("ApproverNotified", outcome, metadata),
+      ]);
+    },
+  });
+  return (request) =>
+    notifier.notify({
+      approvalId: request.approvalId,
+      requester: request.requester.subject,
+      target: request.target,
+      command: request.command,
+      rule: request.rule,
+      approverGroups: request.approverGroups,
+      quorum: request.quorum,
+      expiresAt: request.expiresAt,
+      ...(config.approveUrl
+        ? { approveUrl: config.approveUrl.replaceAll("{approvalId}", request.approvalId) }
+        : {}),
+    });
 }

@@ -3,6 +3,7 @@ import type { PolicySnapshot } from "../../src/domain/policy/decide.ts";
 import type { AccessLevel } from "../../src/domain/policy/document.ts";
 import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
 import { initSqlClassifier } from "../../src/gate/classify/sql.ts";
+import type { NotificationsConfig } from "../../src/gate/notify/config.ts";
 import { buildGateServices, type GateServices } from "../../src/gate/services.ts";
 import type { OidcVerifier } from "../../src/identity/oidc.ts";
 import { loadOrCreateSigningKey } from "../../src/identity/signing-key.ts";
@@ -38,7 +39,7 @@ export interface TestGate extends GateServices {
  */
 export async function startTestGate(
   policyYaml: string,
-  options: { oidc?: OidcVerifier } = {},
+  options: { oidc?: OidcVerifier; notifications?: NotificationsConfig } = {},
 ): Promise<TestGate> {
   await initSqlClassifier();
   const dir = makeTempDir("gate");
@@ -54,6 +55,8 @@ export async function startTestGate(
     policy: () => policy,
     gatewayInstance: "test-gw",
     oidc: options.oidc,
+    notifications: options.notifications,
+    log,
   });
   await scheduler.start();
   return {
