@@ -259,6 +259,12 @@ export class Gate {
     await this.record(session, "OutputRecorded", { sessionId: session.sessionId, chunks });
   }
 
+  /** The agent no longer waits for this held command (it left, or was answered "pending"): cancel its approval. */
+  async cancelApproval(session: Session, approvalId: string, reason: string): Promise<void> {
+    if (!session.pendingApprovals.delete(approvalId)) return;
+    await this.options.approvals.cancel(approvalId, reason);
+  }
+
   /** Ends the session; approvals it still waits for are cancelled. */
   async closeSession(session: Session, reason: string): Promise<void> {
     for (const approvalId of session.pendingApprovals) {

@@ -143,6 +143,17 @@ describe("the gate", () => {
     });
   });
 
+  it("cancels one held command's approval when the agent stops waiting for it", async () => {
+    const session = await open();
+    const held = await gate.decide(session, sql("UPDATE orders SET total = 1 WHERE id = 9"));
+    if (held.kind !== "hold") throw new Error(`expected a hold, got ${held.kind}`);
+    const waiting = held.wait();
+    await gate.cancelApproval(session, held.approvalId, "the agent left");
+    expect(await waiting).toMatchObject({ kind: "deny", reason: expect.stringContaining("cancelled") });
+    expect((await approvals.state(held.approvalId)).status).toBe("cancelled");
+    await gate.closeSession(session, "done");
+  });
+
   it("covers the exact command once, or identical re-runs within the policy's reuse window", async () => {
     const session = await open();
     const approveNext = async (text: string) => {
