@@ -48,6 +48,7 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     child.stderr.on("data", (chunk) => {
       output += chunk;
     });
+    child.stdin.on("error", () => {}); // a command that exits before reading its input is not an error here
     child.stdin.end(options.input ?? "");
     child.on("error", reject);
     child.on("close", (code, signal) => {

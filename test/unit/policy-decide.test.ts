@@ -268,6 +268,11 @@ describe("decide", () => {
     ).toMatchObject({
       decision: "deny",
       rule: "access:ro",
+    }); // A shell runs no named program: a rule naming programs does not cover it.
+    expect(
+      decide({ identity: viewer, target: "web-1", command: ssh("shell", ""), policy: allowUptime, now }),
+    ).toMatchObject({
+      decision: "deny",
     });
   });
 

@@ -35,12 +35,14 @@ export function whoMatches(who: { subjects?: string[]; groups?: string[] }, iden
 /**
  * How a list condition meets a command with many parts (statements, relations, programs):
  * `deny` and `require_approval` fire when ANY part matches; `allow` needs EVERY part covered,
- * so a DELETE wrapped in a CTE, or `uptime; rm -rf /`, is not smuggled in under an allow rule.
+ * so a DELETE wrapped in a CTE, or `uptime; rm -rf /`, is not smuggled in under an allow rule,
+ * and an allow rule naming programs or relations does not cover a command with none.
  */
 type Mode = "any" | "all";
 
 function covers(mode: Mode, values: string[], test: (value: string) => boolean): boolean {
-  return mode === "any" ? values.some(test) : values.every(test);
+  // A condition that names things never holds for a command that has none of them.
+  return mode === "any" ? values.some(test) : values.length > 0 && values.every(test);
 }
 
 export function ruleMatches(
