@@ -3,6 +3,7 @@ import { approvalsListCommand, approvalsVoteCommand } from "./cli/approvals.ts";
 import { credentialIssueCommand, credentialRevokeCommand } from "./cli/credential.ts";
 import { demoCommand } from "./cli/demo.ts";
 import { policyApplyCommand, policyShowCommand } from "./cli/policy.ts";
+import { replayCommand } from "./cli/replay.ts";
 import { startCommand } from "./cli/start.ts";
 import { verifyCommand } from "./cli/verify.ts";
 import { isSluiceError } from "./errors.ts";
@@ -123,6 +124,21 @@ approvals
   .option("-c, --config <file>", configOption)
   .action(async (id: string, options) => {
     process.exitCode = await approvalsVoteCommand("deny", { ...options, id });
+  });
+
+program
+  .command("replay")
+  .description(
+    "play a recorded session (masked) in the terminal with its timing, or write it as asciicast v2",
+  )
+  .argument("<session-id>", "session id (from SessionStarted, or the session-<id> stream)")
+  .option("--speed <n>", "playback speed factor", "1")
+  .option("--no-wait", "print everything at once, without the recorded pauses")
+  .option("--format <format>", "terminal or asciicast", "terminal")
+  .option("-o, --output <file>", "write to a file instead of stdout")
+  .option("-c, --config <file>", configOption)
+  .action(async (id: string, options) => {
+    process.exitCode = await replayCommand(id, options);
   });
 
 try {

@@ -6,7 +6,7 @@ import { buildGateServices } from "../gate/services.ts";
 import { loadOrCreateSigningKey } from "../identity/signing-key.ts";
 import { openScheduler } from "../jobs/open.ts";
 import { createLogger } from "../log.ts";
-import { accessHint } from "./access-hint.ts";
+import { accessHint, type ProxyPorts, proxyPorts } from "./access-hint.ts";
 import { asCaller } from "./caller.ts";
 
 /**
@@ -31,7 +31,13 @@ async function withCredentials<T>(options: Options, use: (ctx: Context) => Promi
         gatewayInstance: config.instanceId,
         policy: () => (document ? { version: state.version, document } : null),
       });
-      return await use({ service, caller, document, publicHost: config.publicHost });
+      return await use({
+        service,
+        caller,
+        document,
+        publicHost: config.publicHost,
+        ports: proxyPorts(config),
+      });
     } finally {
       await scheduler.stop();
     }
@@ -43,6 +49,7 @@ interface Context {
   caller: { subject: string; groups: string[]; issuer: string };
   document: ReturnType<typeof policyDocument.parse> | null;
   publicHost: string;
+  ports: ProxyPorts;
 }
 
 export async function credentialIssueCommand(
@@ -63,7 +70,7 @@ export async function credentialIssueCommand(
     );
   }
   const ttlMs = parseTtl(options.ttl);
-  return withCredentials(options, async ({ service, caller, document, publicHost }) => {
+  return withCredentials(options, async ({ service, caller, document, publicHost, ports }) => {
     const agent = {
       subject: caller.subject,
       issuer: caller.issuer,
@@ -91,7 +98,8 @@ export async function credentialIssueCommand(
     process.stdout.write(
       `credential ${issued.credentialId}\nexpires   ${issued.expiresAt.toISOString()}\ntoken     ${issued.token}\n`,
     );
-    if (target) process.stdout.write(`\n${accessHint(target, publicHost, caller.subject, issued.token)}\n`);
+    if (target)
+      process.stdout.write(`\n${accessHint(target, publicHost, caller.subject, issued.token, ports)}\n`);
     return 0;
   });
 }

@@ -1,5 +1,8 @@
 import type { SluiceConfig } from "../config/schema.ts";
 import type { ProxyContext, RunningProxy } from "./context.ts";
+import { startHttpProxy } from "./http/server.ts";
+import { startPostgresProxy } from "./postgres/server.ts";
+import { startSshProxy } from "./ssh/server.ts";
 
 /** Starts every enabled proxy port; if one cannot listen, the ones already started are closed. */
 export async function startProxies(
@@ -7,7 +10,9 @@ export async function startProxies(
   context: ProxyContext,
 ): Promise<RunningProxy[]> {
   const starters: Array<() => Promise<RunningProxy>> = [];
-  void config;
+  if (config.postgres.enabled) starters.push(() => startPostgresProxy(config.postgres, context));
+  if (config.ssh.enabled) starters.push(() => startSshProxy(config.ssh, context));
+  if (config.http.enabled) starters.push(() => startHttpProxy(config.http, context));
   const running: RunningProxy[] = [];
   try {
     for (const start of starters) running.push(await start());

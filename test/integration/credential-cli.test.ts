@@ -87,7 +87,7 @@ describe("sluice credential issue / revoke", () => {
     const id = /^credential (\S+)$/m.exec(issued.stdout)?.[1] as string;
     const token = /^token {5}(\S+)$/m.exec(issued.stdout)?.[1] as string;
     expect(issued.stdout).toContain(
-      `psql "host=gw.internal port=15432 user=agent-42 password=${token} dbname=orders-db"`,
+      `PGPASSWORD='${token}' psql "host=gw.internal port=15432 user=agent-42 dbname=orders-db sslmode=require"`,
     );
 
     const tooMuch = await issue({ access: "read-write" });

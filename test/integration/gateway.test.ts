@@ -8,13 +8,19 @@ import { runSluice, SLUICE_BIN } from "../support/cli.ts";
 import { collect, taskEvent } from "../support/events.ts";
 import { makeDataDir } from "../support/ledger.ts";
 
+// Every proxy on a free port: test files run side by side.
+const PROXIES = "proxies:\n  postgres: { port: 0 }\n  ssh: { port: 0 }\n  http: { port: 0 }\n";
+
 describe("gateway", () => {
   const paths = makeDataDir();
   afterAll(() => rmSync(paths.dir, { recursive: true, force: true }));
 
   it("serves health and readiness, and flushes pending appends when stopped", async () => {
+    writeFileSync(paths.configFile, `dataDir: ${paths.dir}/data\nlog:\n  level: silent\n${PROXIES}`);
     const config = loadConfig({ file: paths.configFile, env: { SLUICE_API_PORT: "0" } });
     const gateway = await startGateway(config);
+    expect(gateway.proxies.map((p) => p.protocol).sort()).toEqual(["http", "postgres", "ssh"]);
+    expect(gateway.proxies.every((p) => p.port > 0)).toBe(true);
     const health = await fetch(`${gateway.apiUrl}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: "ok" });
@@ -37,7 +43,7 @@ describe("gateway", () => {
   it("runs as `sluice start`, seals on its interval and shuts down cleanly on SIGTERM", async () => {
     writeFileSync(
       paths.configFile,
-      `dataDir: ${paths.dir}/data\napi:\n  port: 0\nledger:\n  sealIntervalSeconds: 0.2\n`,
+      `dataDir: ${paths.dir}/data\napi:\n  port: 0\nledger:\n  sealIntervalSeconds: 0.2\n${PROXIES}`,
     );
     const child = spawn(process.execPath, [SLUICE_BIN, "start", "--config", paths.configFile], {
       stdio: ["ignore", "pipe", "pipe"],

@@ -42,6 +42,20 @@ const target = z
     knownHosts: z
       .union([z.array(z.string().min(1)).min(1), z.object({ file: z.string().min(1) }).strict()])
       .optional(),
+    /** ssh: other upstream logins an agent may pick with `<login>@<target>` (globs); `user` is always allowed. */
+    logins: z.array(z.string().min(1)).optional(),
+    /** ssh: agents that sign in to the SSH port with a public key (`ssh-ed25519 AAAA…`) instead of a token. */
+    agentKeys: z
+      .array(
+        z
+          .object({
+            subject: z.string().min(1),
+            groups: z.array(z.string().min(1)).default([]),
+            key: z.string().min(1),
+          })
+          .strict(),
+      )
+      .optional(),
     /** http/kubernetes: how the gateway's own credential is presented upstream. */
     auth: z.enum(["bearer", "basic", "none"]).optional(),
     /** http/kubernetes: client certificate and key (PEM) presented upstream. */
@@ -146,6 +160,14 @@ const rule = z.discriminatedUnion("action", [
 
 const strategy = z.enum(["redact", "partial", "hash", "null"]);
 
+/** A JSONPath subset: `$`, `.name`, `.*`, `['name']`, `[*]`, `[0]`, and `..` before any of them (any depth). */
+const jsonPath = z
+  .string()
+  .regex(
+    /^\$(?:\.\.?(?:[A-Za-z0-9_@$-]+|\*)|(?:\.\.)?\[(?:\*|\d+|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\])*$/,
+    "a JSONPath like $.items[*].spec.token or $..password",
+  );
+
 const maskingProfile = z
   .object({
     name,
@@ -160,6 +182,10 @@ const maskingProfile = z
     detectors: z.array(z.object({ detector: z.enum(DETECTOR_NAMES), strategy }).strict()).default([]),
     /** When lineage of an output column cannot be established for a query touching masked columns. */
     unknownLineage: z.enum(["mask", "deny"]).default("mask"),
+    /** http/kubernetes: JSON values masked by path (`$.items[*].spec.token`, `$..password`); containers mask every leaf. */
+    jsonPaths: z.array(z.object({ path: jsonPath, strategy }).strict()).default([]),
+    /** kubernetes: Secret values (`data`, `stringData`) in responses are redacted, hashed, or passed as they are. */
+    secrets: z.enum(["redact", "hash", "reveal"]).default("redact"),
   })
   .strict();
 
