@@ -312,6 +312,10 @@ export class Gate {
       };
     }
     session.pendingApprovals.add(approvalId);
+    if (approval.autoApprove) {
+      // Inside the rule's window policy approves by itself, as a vote naming the rule, so the log shows who allowed it.
+      await this.options.approvals.autoApprove(approvalId, decision.rule as string).catch(() => {});
+    }
     return {
       kind: "hold",
       commandId,

@@ -23,6 +23,10 @@ rules:
     action: require_approval
     match: { targets: [orders-db], sql: { readOnly: false, relations: [orders] } }
     approval: { groups: [dba], timeout: 1m }
+  - name: auto-approve-audit-reads
+    action: require_approval
+    match: { sql: { relations: [audit_log], readOnly: true } }
+    approval: { groups: [dba], autoApprove: { days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "00:00" } }
   - name: approve-refunds
     action: require_approval
     match: { sql: { relations: [refunds] } }
@@ -141,6 +145,18 @@ describe("the gate", () => {
       kind: "deny",
       reason: "approval cancelled: session ended: agent disconnected",
     });
+  });
+
+  it("lets policy approve by itself inside the rule's window, recorded as a vote naming the rule", async () => {
+    const session = await open();
+    const held = await gate.decide(session, sql("SELECT * FROM audit_log"));
+    if (held.kind !== "hold") throw new Error(`expected a hold, got ${held.kind}`);
+    expect(await held.wait()).toMatchObject({ kind: "allow", commandId: held.commandId });
+    const votes = (await collect(store.readStream(`approval-${held.approvalId}`))).map((e) => e.type);
+    expect(votes).toEqual(["ApprovalRequested", "ApprovalVoteCast", "ApprovalGranted"]);
+    const [, vote] = await collect(store.readStream(`approval-${held.approvalId}`));
+    expect(vote?.data).toMatchObject({ vote: "approve", rule: "auto-approve-audit-reads" });
+    await gate.closeSession(session, "done");
   });
 
   it("cancels one held command's approval when the agent stops waiting for it", async () => {

@@ -2,6 +2,7 @@ import type { Decision as DecisionKind } from "../../events/index.ts";
 import { type ClassifiedCommand, requiredLevel } from "./command.ts";
 import { type AccessLevel, accessLevels, type PolicyDocument, type Rule } from "./document.ts";
 import { globMatch, type Identity, ruleMatches, whoMatches } from "./match.ts";
+import { withinWindow } from "./window.ts";
 
 /**
  * The decision function: pure, fed everything it needs, no I/O. Order:
@@ -33,7 +34,14 @@ export interface Decision {
   policyVersion: number;
   /** Masking profile to apply to what the command returns. */
   masking?: string;
-  approval?: { groups: string[]; quorum: number; timeoutMs: number; reuseWithinMs?: number };
+  approval?: {
+    groups: string[];
+    quorum: number;
+    timeoutMs: number;
+    reuseWithinMs?: number;
+    /** Inside the rule's auto-approval window: policy approves by itself. */
+    autoApprove?: boolean;
+  };
 }
 
 export function decide(input: DecisionInput): Decision {
@@ -70,7 +78,7 @@ export function decide(input: DecisionInput): Decision {
 
   const approvalRule = first("require_approval");
   if (approvalRule) {
-    const { groups, quorum, timeout, reuseWithin } = approvalRule.approval;
+    const { groups, quorum, timeout, reuseWithin, autoApprove } = approvalRule.approval;
     return {
       decision: "require_approval",
       rule: approvalRule.name,
@@ -82,6 +90,7 @@ export function decide(input: DecisionInput): Decision {
         quorum,
         timeoutMs: timeout,
         ...(reuseWithin ? { reuseWithinMs: reuseWithin } : {}),
+        ...(autoApprove && withinWindow(input.now, autoApprove) ? { autoApprove: true } : {}),
       },
     };
   }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { secretRef } from "../../config/secret-ref.ts";
 import { DETECTOR_NAMES } from "../../gate/masking/detectors.ts";
+import { WEEKDAYS } from "./window.ts";
 
 /**
  * The policy document: targets, access grants, rules and masking profiles, written as YAML
@@ -16,6 +17,16 @@ const duration = z
   .regex(/^\d+(ms|s|m|h|d)$/, "a duration like 30s, 15m, 8h or 1d")
   .transform(parseDuration);
 const globs = z.array(z.string().min(1)).min(1);
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "a time like 09:00");
+
+function validTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const accessLevels = ["read-only", "read-write", "admin"] as const;
 export type AccessLevel = (typeof accessLevels)[number];
@@ -139,6 +150,16 @@ const approval = z
     timeout: duration.default(parseDuration("15m")),
     /** A grant covers identical re-runs in the same session/task for this long (default: that one run). */
     reuseWithin: duration.optional(),
+    /** Policy approves by itself inside this window (recorded as a vote by the rule); people decide outside it. */
+    autoApprove: z
+      .object({
+        days: z.array(z.enum(WEEKDAYS)).min(1).default(["mon", "tue", "wed", "thu", "fri"]),
+        from: clock,
+        to: clock,
+        timezone: z.string().refine(validTimeZone, "an IANA time zone such as Europe/Berlin").default("UTC"),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
