@@ -1,3 +1,4 @@
+import { type ReadSide, startReadSide } from "../graphql/read-side.ts";
 import { Readiness } from "./api/readiness.ts";
 import { buildApiServer } from "./api/server.ts";
 import type { SluiceConfig } from "./config/schema.ts";
@@ -30,6 +31,8 @@ export interface Gateway {
   readonly approvals: ApprovalService;
   /** The proxy ports that are listening. */
   readonly proxies: RunningProxy[];
+  /** Projections (read models) and the GraphQL API at /graphql. */
+  readonly readSide: ReadSide;
   /** Base URL of the HTTP API once started. */
   readonly apiUrl: string;
   /** Appends a seal over everything new right now (the sealer also runs on its interval). */
@@ -69,7 +72,18 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     intervalMs: config.ledger.sealIntervalSeconds * 1000,
     log,
   });
+  const readSide = await startReadSide({
+    config,
+    store,
+    services,
+    policy: () => policy.current(),
+    sealKey: key.publicKey,
+    verifier: oidc,
+    readiness,
+    log,
+  });
   const api = buildApiServer({ log, readiness });
+  readSide.mount(api);
   let stopping = false;
   let stopped: Promise<void> | null = null;
   let proxies: RunningProxy[] = [];
@@ -86,6 +100,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     await Promise.allSettled(proxies.map((proxy) => proxy.close()));
     await sealer.stop();
     await scheduler.stop();
+    await readSide.stop();
     await policy.stop();
     await store.close();
     throw error;
@@ -105,6 +120,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     await Promise.allSettled(proxies.map((proxy) => proxy.close()));
     await sealer.stop();
     await scheduler.stop();
+    await readSide.stop();
     await policy.stop();
     await store.close();
     log.info("sluice gateway stopped");
@@ -117,6 +133,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     scheduler,
     ...services,
     proxies,
+    readSide,
     apiUrl,
     seal: sealer.sealNow,
     stop: () => {

@@ -3,6 +3,7 @@ import { approvalsListCommand, approvalsVoteCommand } from "./cli/approvals.ts";
 import { credentialIssueCommand, credentialRevokeCommand } from "./cli/credential.ts";
 import { demoCommand } from "./cli/demo.ts";
 import { policyApplyCommand, policyShowCommand } from "./cli/policy.ts";
+import { projectionsRebuildCommand, projectionsStatusCommand } from "./cli/projections.ts";
 import { replayCommand } from "./cli/replay.ts";
 import { startCommand } from "./cli/start.ts";
 import { verifyCommand } from "./cli/verify.ts";
@@ -139,6 +140,24 @@ program
   .option("-c, --config <file>", configOption)
   .action(async (id: string, options) => {
     process.exitCode = await replayCommand(id, options);
+  });
+
+const projections = program.command("projections").description("read models folded from the log");
+projections
+  .command("rebuild")
+  .description("drop a read model (default: all) and fold it again from the start of the log")
+  .argument("[name]", "policy, approvals, sessions, tasks, credentials or audit")
+  .option("-c, --config <file>", configOption)
+  .action(async (name: string | undefined, options) => {
+    process.exitCode = await projectionsRebuildCommand(name, options);
+  });
+projections
+  .command("status")
+  .description("each read model's version, checkpoint and lag behind the log")
+  .option("--json", "print JSON")
+  .option("-c, --config <file>", configOption)
+  .action(async (options) => {
+    process.exitCode = await projectionsStatusCommand(options);
   });
 
 try {

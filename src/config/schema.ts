@@ -1,5 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
+import { apiRolesConfig, graphqlConfig } from "../../graphql/config.ts";
+import { readModelsConfig } from "../../projections/config.ts";
 import { notificationsConfig } from "../gate/notify/config.ts";
 import { httpProxyConfig } from "../proxy/http/config.ts";
 import { postgresProxyConfig } from "../proxy/postgres/config.ts";
@@ -55,9 +57,15 @@ export const configSchema = z
       .object({
         host: z.string().default("127.0.0.1"),
         port: z.number().int().min(0).max(65535).default(8080),
+        /** OIDC groups that hold each GraphQL API role (defaults: graphql/config.ts). */
+        roles: apiRolesConfig.optional(),
+        /** GraphQL limits and the persisted-operations allow-list (defaults: graphql/config.ts). */
+        graphql: graphqlConfig.optional(),
       })
       .strict()
       .default({ host: "127.0.0.1", port: 8080 }),
+    /** The projections' read models (SQLite), rebuilt from the log whenever needed. */
+    readModels: readModelsConfig.default({}),
     store: z.discriminatedUnion("kind", [sqliteStore, postgresStore, esdbStore]).default({ kind: "sqlite" }),
     ledger: z
       .object({
