@@ -80,6 +80,12 @@ export async function demoCommand(options: { dataDir?: string; port?: string }):
   process.once("SIGTERM", stop);
 }
 
+/** GraphQL for the demo agent's sessions with their timelines (single-quoted in the shell line). */
+const TIMELINE_QUERY = JSON.stringify({
+  query:
+    '{ sessions(filter: { agent: "demo-agent" }, first: 5) { edges { node { id target commandCount deniedCount heldCount timeline(first: 20) { edges { node { type at data } } } } } } }',
+});
+
 function demoGuide(d: {
   pgPort: number;
   token: string;
@@ -115,9 +121,11 @@ export SLUICE_CONFIG='${d.configFile}'
    npx sluice approvals list --token "$SLUICE_APPROVER_TOKEN"
    npx sluice approvals approve <approval-id> --token "$SLUICE_APPROVER_TOKEN"
 
-4. The audit trail — every decision, hash-chained and sealed:
+4. The session timelines, as an auditor sees them in the GraphQL API (${d.apiUrl}/graphql):
+   curl -s ${d.apiUrl}/graphql -H "Authorization: Bearer $SLUICE_AUDITOR_TOKEN" -H 'content-type: application/json' -d '${TIMELINE_QUERY}'
+
+5. The audit trail — every decision, hash-chained and sealed:
    npx sluice verify
-   API: ${d.apiUrl} (sign in with "Authorization: Bearer $SLUICE_AUDITOR_TOKEN")
 
 `;
 }

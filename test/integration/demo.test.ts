@@ -32,14 +32,14 @@ describe("npm start (sluice demo)", () => {
     child.stderr?.on("data", (chunk) => {
       output += chunk;
     });
-    await until(() => output.includes("4. The audit trail"), 60_000);
+    await until(() => output.includes("5. The audit trail"), 60_000);
     exports = output
       .split("\n")
       .filter((line) => line.startsWith("export "))
       .join("\n");
     for (const line of output.split("\n")) {
       const command = line.trim();
-      if (command.startsWith("psql ") || command.startsWith("npx sluice")) commands.push(command);
+      if (/^(psql |npx sluice|curl )/.test(command)) commands.push(command);
     }
   }, 90_000);
   afterAll(async () => {
@@ -102,6 +102,19 @@ describe("npm start (sluice demo)", () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`approval ${id} is pending`);
     expect(result.stdout).toContain("UPDATE 1");
+  });
+
+  it("shows the auditor each session's timeline through GraphQL", async () => {
+    const answer = await paste(printed("curl -s"));
+    expect(answer.code).toBe(0);
+    const sessions = JSON.parse(answer.stdout).data.sessions.edges.map(
+      (e: { node: { deniedCount: number; timeline: { edges: { node: { type: string } }[] } } }) => e.node,
+    );
+    expect(sessions.some((s: { deniedCount: number }) => s.deniedCount === 1)).toBe(true);
+    const types = sessions.flatMap((s: { timeline: { edges: { node: { type: string } }[] } }) =>
+      s.timeline.edges.map((e) => e.node.type),
+    );
+    expect(types).toEqual(expect.arrayContaining(["SessionStarted", "CommandDecided", "CommandCompleted"]));
   });
 
   it("keeps an intact, verifiable audit trail", async () => {
