@@ -2,14 +2,21 @@ import { randomUUID } from "node:crypto";
 import type { ClassifiedCommand } from "../../domain/policy/command.ts";
 import { classifySql } from "../../gate/classify/sql.ts";
 import type { Session, Verdict } from "../../gate/gate.ts";
-import type { ProxyContext } from "../context.ts";
+import type { CompiledProfile } from "../../gate/masking/profile.ts";
+import { maskingProfile } from "../../gate/masking/profiles.ts";
+import { findTarget, type ProxyContext } from "../context.ts";
 import type { FieldDescription } from "./codec/backend.ts";
 import * as up from "./codec/client-messages.ts";
 import type { FrontendMessage } from "./codec/frontend.ts";
 import { noticeResponse } from "./codec/server-messages.ts";
 import type { Conversation, Run } from "./conversation.ts";
 import { refusalMessages, refusalQuery } from "./refusal.ts";
-import type { ResultPlanner } from "./result-plan.ts";
+import type { ResultPlanner, StatementInfo } from "./result-plan.ts";
+
+interface Early {
+  profile: CompiledProfile;
+  info: Promise<StatementInfo | { deny: string }>;
+}
 
 /** What the statement flow may do to the connection it serves. */
 export interface Lifecycle {
@@ -109,11 +116,12 @@ export class StatementFlow {
   }
 
   private async runQuery(text: string, raw: Buffer): Promise<void> {
+    const early = this.prepareEarly(text);
     const verdict = await this.decide(text, undefined);
     if (!verdict) return;
     const current = this.conv.newRun(verdict.commandId, verdict, text);
     if (verdict.kind === "deny") return this.refuse(current, "query", verdict.reason, verdict.rule);
-    const info = current.profile ? await this.planner.prepare(text, current.profile) : null;
+    const info = await this.prepared(text, current, early);
     if (info && "deny" in info) return this.refuse(current, "query", info.deny, verdict.rule);
     current.info = info;
     this.conv.units.push({ kind: "query", current, swallow: false });
@@ -129,11 +137,12 @@ export class StatementFlow {
       this.upstream(raw);
       return;
     }
+    const early = this.prepareEarly(portal.text);
     const verdict = await this.decide(portal.text, portal.params);
     if (!verdict) return;
     const current = this.conv.newRun(verdict.commandId, verdict, portal.text);
     if (verdict.kind === "deny") return this.refuse(current, "execute", verdict.reason, verdict.rule);
-    const info = current.profile ? await this.planner.prepare(portal.text, current.profile) : null;
+    const info = await this.prepared(portal.text, current, early);
     if (info && "deny" in info) return this.refuse(current, "execute", info.deny, verdict.rule);
     current.info = info;
     if (current.profile && portal.fields === undefined) {
@@ -143,6 +152,34 @@ export class StatementFlow {
     }
     this.conv.units.push({ kind: "execute", current, portal: portalName, swallow: false });
     this.upstream(raw);
+  }
+
+  /**
+   * Lineage work for the target's own masking profile starts before the decision, so it runs
+   * while the decision is being made durable; the verdict usually names that same profile.
+   */
+  private prepareEarly(text: string): Early | undefined {
+    const policy = this.context.policy();
+    let profile: CompiledProfile | null = null;
+    try {
+      profile = maskingProfile(policy, findTarget(policy, this.session.target)?.masking);
+    } catch {
+      return undefined; // an undefined profile is refused once the verdict names it
+    }
+    if (!profile) return undefined;
+    const info = this.planner.prepare(text, profile);
+    info.catch(() => {}); // awaited (and its failure reported) only if the verdict uses it
+    return { profile, info };
+  }
+
+  private prepared(
+    text: string,
+    current: Run,
+    early: Early | undefined,
+  ): Promise<StatementInfo | { deny: string } | null> {
+    if (!current.profile) return Promise.resolve(null);
+    if (early && early.profile === current.profile) return early.info;
+    return this.planner.prepare(text, current.profile);
   }
 
   /** The gate's verdict, waiting out a hold; null when the session ended meanwhile. */
