@@ -4,6 +4,7 @@ import { buildApiServer } from "./api/server.ts";
 import type { SluiceConfig } from "./config/schema.ts";
 import { openStore } from "./eventstore/open.ts";
 import type { EventStore } from "./eventstore/port.ts";
+import { startRetention } from "./export/retention-job.ts";
 import type { ApprovalService } from "./gate/approvals.ts";
 import type { CredentialService } from "./gate/credentials.ts";
 import type { Gate } from "./gate/gate.ts";
@@ -72,6 +73,8 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     intervalMs: config.ledger.sealIntervalSeconds * 1000,
     log,
   });
+  // Archive-then-remove of old sealed ranges, when `retention.hotDays` is set.
+  const retention = startRetention(store, config, key, log);
   const readSide = await startReadSide({
     config,
     store,
@@ -99,6 +102,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   } catch (error) {
     await Promise.allSettled(proxies.map((proxy) => proxy.close()));
     await sealer.stop();
+    await retention.stop();
     await scheduler.stop();
     await readSide.stop();
     await policy.stop();
@@ -119,6 +123,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     // Proxies first: their sessions record SessionEnded while the store is still open.
     await Promise.allSettled(proxies.map((proxy) => proxy.close()));
     await sealer.stop();
+    await retention.stop();
     await scheduler.stop();
     await readSide.stop();
     await policy.stop();

@@ -2,9 +2,11 @@ import { Command } from "commander";
 import { approvalsListCommand, approvalsVoteCommand } from "./cli/approvals.ts";
 import { credentialIssueCommand, credentialRevokeCommand } from "./cli/credential.ts";
 import { demoCommand } from "./cli/demo.ts";
+import { exportCommand } from "./cli/export.ts";
 import { policyApplyCommand, policyShowCommand } from "./cli/policy.ts";
 import { projectionsRebuildCommand, projectionsStatusCommand } from "./cli/projections.ts";
 import { replayCommand } from "./cli/replay.ts";
+import { retentionRunCommand } from "./cli/retention.ts";
 import { startCommand } from "./cli/start.ts";
 import { verifyCommand } from "./cli/verify.ts";
 import { isSluiceError } from "./errors.ts";
@@ -40,6 +42,7 @@ program
     "config file (default: $SLUICE_CONFIG, else ./sluice.yaml, else built-in defaults)",
   )
   .option("--public-key <file>", "Ed25519 public JWK that signed the seals (default: the gateway's key)")
+  .option("--export <dir>", "check an export instead: its files, signed manifest and seal coverage")
   .action(async (options) => {
     process.exitCode = await verifyCommand(options);
   });
@@ -158,6 +161,30 @@ projections
   .option("-c, --config <file>", configOption)
   .action(async (options) => {
     process.exitCode = await projectionsStatusCommand(options);
+  });
+
+program
+  .command("export")
+  .description("export a time range of the log with a manifest signed by the gateway's key")
+  .option("--from <time>", "first event at or after this ISO 8601 time (default: the oldest kept)")
+  .option("--to <time>", "events before this ISO 8601 time (default: now)")
+  .option("--format <format>", "jsonl (raw events with hashes), csv (one row per command) or ocsf", "jsonl")
+  .option("--out <dir>", "directory to create (default: ./sluice-export-<format>-<time>)")
+  .option("--seal", "seal what was appended so far first, so seals cover the whole range")
+  .option("-c, --config <file>", configOption)
+  .action(async (options) => {
+    process.exitCode = await exportCommand(options);
+  });
+
+const retention = program.command("retention").description("how long events stay in the store");
+retention
+  .command("run")
+  .description("archive (JSONL export) and remove sealed ranges older than the hot period, oldest first")
+  .option("--hot-days <n>", "days to keep (default: retention.hotDays from the config)")
+  .option("--dry-run", "only say what would be archived and removed")
+  .option("-c, --config <file>", configOption)
+  .action(async (options) => {
+    process.exitCode = await retentionRunCommand(options);
   });
 
 try {

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { apiRolesConfig, graphqlConfig } from "../../graphql/config.ts";
 import { readModelsConfig } from "../../projections/config.ts";
+import { retentionConfig } from "../export/retention-config.ts";
 import { notificationsConfig } from "../gate/notify/config.ts";
 import { httpProxyConfig } from "../proxy/http/config.ts";
 import { postgresProxyConfig } from "../proxy/postgres/config.ts";
@@ -114,6 +115,8 @@ export const configSchema = z
       }),
     /** Who is told when a command is held for approval (webhooks). */
     notifications: notificationsConfig.default({ webhooks: [] }),
+    /** How long events stay in the store before archive export and removal (src/export/retention-config.ts). */
+    retention: retentionConfig.default({ intervalSeconds: 3600, maxEventsPerRemoval: 50_000 }),
     /** How long shutdown waits for in-flight work before closing the store anyway. */
     shutdownTimeoutSeconds: z.number().positive().default(10),
   })

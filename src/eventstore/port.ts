@@ -1,4 +1,5 @@
 import type { EventMetadata, NewEvent, SluiceEvent } from "../events/index.ts";
+import type { RangeRemoval, RemovalFacts, RemovalRange } from "./removal.ts";
 
 /**
  * The EventStore port. Every adapter (SQLite, PostgreSQL, EventStoreDB) passes the one
@@ -72,6 +73,10 @@ export interface EventStore {
   subscribeStream(stream: string, options?: { fromRevision?: bigint }): Subscription<RecordedEvent>;
   /** Position of the newest event, 0n when the log is empty. */
   headPosition(): Promise<bigint>;
+  /** Retention (SQLite, PostgreSQL; not EventStoreDB): what removing a sealed range would delete, keep, carry. */
+  removalFacts?(range: RemovalRange): Promise<RemovalFacts>;
+  /** Deletes the range and appends its LedgerRangeRemoved in one transaction, only if the facts still hold. */
+  removeRange?(removal: RangeRemoval): Promise<AppendResult>;
   /** Flushes pending appends, then releases the engine. */
   close(): Promise<void>;
 }

@@ -12,7 +12,9 @@ import { GroupCommit } from "./group-commit.ts";
 import { ChangeSignal } from "./live-subscription.ts";
 import { EVENT_COLUMNS, PagedStore, rowToRaw, type StoredRow } from "./paged-store.ts";
 import type { AppendOptions, AppendResult, RawEvent } from "./port.ts";
+import { postgresRemovalFacts, postgresRemoveRange } from "./postgres-removal.ts";
 import { checkSchemaName, ensureSchema } from "./postgres-schema.ts";
+import type { RangeRemoval, RemovalFacts, RemovalRange } from "./removal.ts";
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -68,6 +70,22 @@ export class PostgresEventStore extends PagedStore {
   append(stream: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new SluiceError("STORE_CLOSED", "the event store is closed"));
     return this.commits.submit(appendRequest(stream, events, options.expectedRevision ?? "any"));
+  }
+
+  async removalFacts(range: RemovalRange): Promise<RemovalFacts> {
+    return postgresRemovalFacts(this.pool, this.schema, range).catch((error) => {
+      throw asStoreError(error);
+    });
+  }
+
+  async removeRange(removal: RangeRemoval): Promise<AppendResult> {
+    if (this.closed) throw new SluiceError("STORE_CLOSED", "the event store is closed");
+    await this.commits.flush();
+    const result = await postgresRemoveRange(this.pool, this.schema, this.channel, removal).catch((error) => {
+      throw asStoreError(error);
+    });
+    this.signal.notify();
+    return result;
   }
 
   async headPosition(): Promise<bigint> {

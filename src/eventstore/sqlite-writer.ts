@@ -2,6 +2,8 @@ import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { SluiceError } from "../errors.ts";
 import { type AppendRequest, planAppend, type StreamHead } from "./append-plan.ts";
+import { type RemovalFacts, type RemovalRange, sameFacts } from "./removal.ts";
+import { sqliteDeleteRange, sqliteRemovalFacts } from "./sqlite-removal.ts";
 import { openSchema } from "./sqlite-schema.ts";
 
 /**
@@ -82,7 +84,50 @@ function commit(requests: AppendRequest[]): WriterReply[] {
   }
 }
 
-parentPort?.on("message", (message: { id: number; requests?: AppendRequest[]; close?: true }) => {
+/** Retention: a range's events are deleted and the removal event appended in one transaction, or neither. */
+export interface RemovalMessage {
+  range: RemovalRange;
+  facts: RemovalFacts;
+  request: AppendRequest;
+}
+
+class RemovalAborted extends Error {
+  constructor(readonly reply: WriterReply) {
+    super("removal aborted");
+  }
+}
+
+const removeInTransaction = db.transaction((removal: RemovalMessage): WriterReply => {
+  // The facts were signed into the removal event: if an append changed them since, nothing is removed.
+  if (!sameFacts(sqliteRemovalFacts(db, removal.range), removal.facts)) {
+    throw new RemovalAborted(
+      failure(new SluiceError("WRONG_EXPECTED_REVISION", "the range changed since its removal was planned")),
+    );
+  }
+  sqliteDeleteRange(db, removal.range);
+  heads.clear();
+  const reply = appendRows(removal.request);
+  if (!reply.ok) throw new RemovalAborted(reply);
+  return reply;
+});
+
+function removeRange(removal: RemovalMessage): WriterReply {
+  try {
+    return removeInTransaction.immediate(removal);
+  } catch (error) {
+    heads.clear();
+    if (error instanceof RemovalAborted) return error.reply;
+    return refused(removal.request, error);
+  }
+}
+
+type Incoming = { id: number; requests?: AppendRequest[]; remove?: RemovalMessage; close?: true };
+
+parentPort?.on("message", (message: Incoming) => {
+  if (message.remove) {
+    parentPort?.postMessage({ id: message.id, removal: removeRange(message.remove) });
+    return;
+  }
   if (message.close) {
     db.close();
     parentPort?.postMessage({ id: message.id, closed: true });

@@ -4,6 +4,7 @@ import type { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { SluiceError } from "../errors.ts";
 import type { NewEvent } from "../events/index.ts";
+import { RETENTION_STREAM } from "../events/retention.ts";
 import { startTsWorker } from "../runtime/ts-worker.ts";
 import { type AppendRequest, appendRequest } from "./append-plan.ts";
 import { reviveConflict } from "./conflict.ts";
@@ -11,8 +12,10 @@ import { GroupCommit } from "./group-commit.ts";
 import { ChangeSignal } from "./live-subscription.ts";
 import { EVENT_COLUMNS, PagedStore, rowToRaw, type StoredRow } from "./paged-store.ts";
 import type { AppendOptions, AppendResult, RawEvent } from "./port.ts";
+import type { RangeRemoval, RemovalFacts, RemovalRange } from "./removal.ts";
+import { sqliteRemovalFacts } from "./sqlite-removal.ts";
 import { openSchema } from "./sqlite-schema.ts";
-import type { WriterReply } from "./sqlite-writer.ts";
+import type { RemovalMessage, WriterReply } from "./sqlite-writer.ts";
 
 export interface SqliteStoreOptions {
   path: string;
@@ -94,6 +97,24 @@ export class SqliteEventStore extends PagedStore {
     return this.commits.submit(appendRequest(stream, events, options.expectedRevision ?? "any"));
   }
 
+  async removalFacts(range: RemovalRange): Promise<RemovalFacts> {
+    return sqliteRemovalFacts(this.reader, range);
+  }
+
+  async removeRange(removal: RangeRemoval): Promise<AppendResult> {
+    if (this.closed) throw new SluiceError("STORE_CLOSED", "the event store is closed");
+    if (this.failure) throw this.failure;
+    const request = appendRequest(RETENTION_STREAM, [removal.event], removal.expectedRevision);
+    const message = await this.request({ remove: { range: removal.range, facts: removal.facts, request } });
+    const reply = message.removal;
+    if (!reply) throw message.error ?? this.unavailable();
+    this.signal.notify();
+    if (reply.ok) return { nextExpectedRevision: reply.nextExpectedRevision, position: reply.position };
+    if (reply.error.code === "WRONG_EXPECTED_REVISION" && reply.error.details.stream)
+      throw reviveConflict(reply.error.details);
+    throw new SluiceError(reply.error.code, reply.error.message, reply.error.details);
+  }
+
   async headPosition(): Promise<bigint> {
     return this.selectHead.get()?.head ?? 0n;
   }
@@ -134,7 +155,11 @@ export class SqliteEventStore extends PagedStore {
     });
   }
 
-  private request(body: { requests?: AppendRequest[]; close?: true }): Promise<WriterMessage> {
+  private request(body: {
+    requests?: AppendRequest[];
+    remove?: RemovalMessage;
+    close?: true;
+  }): Promise<WriterMessage> {
     const id = this.nextMessageId++;
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
@@ -161,6 +186,7 @@ export class SqliteEventStore extends PagedStore {
 interface WriterMessage {
   id?: number;
   replies?: WriterReply[];
+  removal?: WriterReply;
   closed?: true;
   error?: SluiceError;
 }

@@ -3,6 +3,7 @@ import { isSluiceError } from "../errors.ts";
 import { SEALS_STREAM, validateEvent } from "../events/index.ts";
 import { canonical, eventHash, GENESIS, MerkleAccumulator } from "./chain.ts";
 import type { EventStore, RawEvent } from "./port.ts";
+import { loadRemovedRanges, RemovedRanges } from "./removal-verify.ts";
 import { checkSealSignature, type SealData } from "./seal.ts";
 
 export interface BrokenPlace {
@@ -20,6 +21,8 @@ export interface VerifyReport {
   /** Events after the last seal's range: chained, but not yet provable against removal at the tail. */
   unsealed: number;
   broken?: BrokenPlace;
+  /** Ranges removed by retention (each archived first, its removal signed) and the events they held. */
+  removed?: { ranges: number; events: number };
 }
 
 /**
@@ -39,6 +42,7 @@ export async function verifyLedger(
   let sealedTo = 0n;
   let events = 0;
   let seals = 0;
+  let removals: RemovedRanges | undefined;
   const report = (broken?: BrokenPlace): VerifyReport => ({
     ok: broken === undefined,
     events,
@@ -46,12 +50,17 @@ export async function verifyLedger(
     seals,
     unsealed: pending.length,
     ...(broken ? { broken } : {}),
+    ...(removals?.count ? { removed: { ranges: removals.count, events: removals.removedEvents } } : {}),
   });
 
   try {
+    const ranges = await loadRemovedRanges(store, publicKey);
+    if (!(ranges instanceof RemovedRanges)) return report(ranges);
+    removals = ranges;
     for await (const event of store.readAllRaw()) {
       const fail = (reason: string) => report({ ...place(event), reason });
-      const head = heads.get(event.stream);
+      const head =
+        heads.get(event.stream) ?? ranges.carriedHead(event.stream, event.position, event.revision);
       const expectedRevision = head ? head.revision + 1n : 0n;
       if (event.revision !== expectedRevision) {
         return fail(
@@ -68,13 +77,17 @@ export async function verifyLedger(
       const valid = validateEvent(event.type, event.data, event.metadata);
       if (!valid.ok) return fail(`not a valid event: ${valid.message}`);
       heads.set(event.stream, { revision: event.revision, hash });
+      const removedProblem = ranges.observe(event.stream, event.position, hash);
+      if (removedProblem) return fail(removedProblem);
       events += 1;
       if (events % 10_000 === 0) onProgress?.(events);
 
       pending.push({ position: event.position, hash });
       if (event.stream === SEALS_STREAM && event.type === "LedgerSealed") {
         const seal = event.data as SealData;
-        const problem = await checkSeal(seal, sealedTo, pending, publicKey);
+        const removal = ranges.seal(seal);
+        if (removal.problem) return fail(`seal ${event.revision}: ${removal.problem}`);
+        const problem = await checkSeal(seal, sealedTo, pending, publicKey, removal.removed);
         if (problem) return fail(`seal ${event.revision}: ${problem}`);
         const to = BigInt(seal.toPosition);
         pending = pending.filter((entry) => entry.position > to);
@@ -82,6 +95,8 @@ export async function verifyLedger(
         seals += 1;
       }
     }
+    const unfinished = ranges.finish();
+    if (unfinished) return report(unfinished);
   } catch (error) {
     // An event the store cannot even parse is a broken place too; anything else is not ours to judge.
     if (!isSluiceError(error, "STORED_EVENT_INVALID")) throw error;
@@ -101,12 +116,15 @@ async function checkSeal(
   sealedTo: bigint,
   pending: { position: bigint; hash: string }[],
   publicKey: CryptoKey,
+  removed = false,
 ): Promise<string | null> {
   const signatureProblem = await checkSealSignature(seal, publicKey);
   if (signatureProblem) return signatureProblem;
   if (BigInt(seal.fromPosition) !== sealedTo) {
     return `its range starts after position ${seal.fromPosition}, but the previous seal ended at ${sealedTo}`;
   }
+  // Inside a removed range the events are gone: the archive proves this root, the removal names the seal.
+  if (removed) return null;
   const to = BigInt(seal.toPosition);
   const tree = new MerkleAccumulator();
   for (const entry of pending) if (entry.position <= to) tree.add(entry.hash);
