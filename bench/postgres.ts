@@ -66,7 +66,11 @@ async function pgbench(conninfo: string, password: string, clients: number): Pro
 
 const db = await startPostgres({ config: ["max_connections = 100", "shared_buffers = 128MB"] });
 await run(join(PG_BIN, "pgbench"), ["-i", "-q", "-s", "10", db.url], { env: process.env });
-const bouncer = await startPgBouncer(db, { poolMode: "transaction", config: ["default_pool_size = 8"] });
+// Named prepared statements need session pooling in PgBouncer 1.18.
+const bouncer = await startPgBouncer(db, {
+  poolMode: values.mode === "prepared" ? "session" : "transaction",
+  config: ["default_pool_size = 8"],
+});
 process.env.BENCH_DB_URL = db.url;
 const gate = await startTestGate(`
 targets: [{ name: bench, protocol: postgres, address: "127.0.0.1:${db.port}", credential: { env: BENCH_DB_URL }, masking: pii }]

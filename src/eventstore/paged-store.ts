@@ -1,6 +1,6 @@
 import type { NewEvent } from "../events/index.ts";
 import { decode, parseStoredJson } from "./decode.ts";
-import { type ChangeSignal, liveSubscription } from "./live-subscription.ts";
+import { ChangeSignal, liveSubscription } from "./live-subscription.ts";
 import type {
   AppendOptions,
   AppendResult,
@@ -119,14 +119,50 @@ export abstract class PagedStore implements EventStore {
 
   subscribeStream(stream: string, options: { fromRevision?: bigint } = {}): Subscription<RecordedEvent> {
     let from = options.fromRevision ?? 0n;
-    return liveSubscription(
+    const entry = this.streamSignal(stream);
+    const subscription = liveSubscription(
       async () => {
         const page = await this.readStreamPage(stream, from, PAGE, "forwards");
         if (page.length > 0) from = (page[page.length - 1] as RawEvent).revision + 1n;
         return page.map(decode);
       },
-      this.signal,
+      entry.signal,
       this.pollMs,
     );
+    return {
+      [Symbol.asyncIterator]: () => subscription[Symbol.asyncIterator](),
+      close: async () => {
+        await subscription.close();
+        if (--entry.refs === 0) this.streamSignals.delete(stream);
+      },
+    };
+  }
+
+  /**
+   * Appends made by this process wake the $all subscribers and only the subscribers of the
+   * streams they touched: a stream subscription (one per session's credential, per approval
+   * awaited) does not re-read its stream for every append to another.
+   */
+  protected notifyAppended(streams: readonly string[]): void {
+    this.signal.notify();
+    for (const stream of streams) this.streamSignals.get(stream)?.signal.notify();
+  }
+
+  /** A change of unknown streams (another process appended, the store closed) wakes every subscriber. */
+  protected notifyAll(): void {
+    this.signal.notify();
+    for (const entry of this.streamSignals.values()) entry.signal.notify();
+  }
+
+  private readonly streamSignals = new Map<string, { signal: ChangeSignal; refs: number }>();
+
+  private streamSignal(stream: string): { signal: ChangeSignal; refs: number } {
+    let entry = this.streamSignals.get(stream);
+    if (!entry) {
+      entry = { signal: new ChangeSignal(), refs: 0 };
+      this.streamSignals.set(stream, entry);
+    }
+    entry.refs += 1;
+    return entry;
   }
 }

@@ -84,7 +84,7 @@ export class PostgresEventStore extends PagedStore {
     const result = await postgresRemoveRange(this.pool, this.schema, this.channel, removal).catch((error) => {
       throw asStoreError(error);
     });
-    this.signal.notify();
+    this.notifyAll();
     return result;
   }
 
@@ -97,7 +97,7 @@ export class PostgresEventStore extends PagedStore {
     if (this.closed) return;
     await this.commits.flush();
     this.closed = true;
-    this.signal.notify();
+    this.notifyAll();
     await this.listener?.end().catch(() => {});
     await this.pool.end();
   }
@@ -187,7 +187,7 @@ export class PostgresEventStore extends PagedStore {
         );
       }
       await client.query("COMMIT");
-      this.signal.notify();
+      this.notifyAll();
       return results;
     } catch (error) {
       broken = error;
@@ -229,12 +229,12 @@ export class PostgresEventStore extends PagedStore {
       if (!this.closed) setTimeout(() => void this.listen(), this.pollMs).unref();
     };
     client.on("error", retry);
-    client.on("notification", () => this.signal.notify());
+    client.on("notification", () => this.notifyAll());
     try {
       await client.connect();
       await client.query(`LISTEN ${this.channel}`);
       this.listener = client;
-      this.signal.notify();
+      this.notifyAll();
     } catch {
       retry();
     }

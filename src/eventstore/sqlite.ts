@@ -108,7 +108,7 @@ export class SqliteEventStore extends PagedStore {
     const message = await this.request({ remove: { range: removal.range, facts: removal.facts, request } });
     const reply = message.removal;
     if (!reply) throw message.error ?? this.unavailable();
-    this.signal.notify();
+    this.notifyAll();
     if (reply.ok) return { nextExpectedRevision: reply.nextExpectedRevision, position: reply.position };
     if (reply.error.code === "WRONG_EXPECTED_REVISION" && reply.error.details.stream)
       throw reviveConflict(reply.error.details);
@@ -126,7 +126,7 @@ export class SqliteEventStore extends PagedStore {
     if (!this.failure) await this.request({ close: true });
     await this.writer.terminate();
     this.reader.close();
-    this.signal.notify();
+    this.notifyAll();
   }
 
   protected async readAllPage(after: bigint, limit: number): Promise<RawEvent[]> {
@@ -147,7 +147,7 @@ export class SqliteEventStore extends PagedStore {
     if (this.failure) return requests.map(() => this.failure as SluiceError);
     const message = await this.request({ requests });
     if (message.error || !message.replies) return requests.map(() => message.error ?? this.unavailable());
-    this.signal.notify();
+    this.notifyAppended(requests.map((r) => r.stream));
     return message.replies.map((reply) => {
       if (reply.ok) return { nextExpectedRevision: reply.nextExpectedRevision, position: reply.position };
       if (reply.error.code === "WRONG_EXPECTED_REVISION") return reviveConflict(reply.error.details);

@@ -7,6 +7,7 @@ import type { FrontendMessage, FrontendReader } from "./codec/frontend.ts";
 import { errorResponse } from "./codec/server-messages.ts";
 import type { PostgresProxyConfig } from "./config.ts";
 import { Conversation } from "./conversation.ts";
+import { Outbox } from "./outbox.ts";
 import { ResponseFlow } from "./response-flow.ts";
 import type { ResultPlanner } from "./result-plan.ts";
 import { ResultStream } from "./result-stream.ts";
@@ -20,6 +21,8 @@ import type { UpstreamConnection } from "./upstream.ts";
  */
 export class PgProxySession {
   private readonly statements: StatementFlow;
+  private readonly toClient: Outbox;
+  private readonly toUpstream: Outbox;
   private readonly responses: ResponseFlow;
   private readonly inbox: FrontendMessage[] = [];
   private busy = false;
@@ -42,6 +45,8 @@ export class PgProxySession {
     config: PostgresProxyConfig,
     planner: ResultPlanner,
   ) {
+    this.toClient = new Outbox(client);
+    this.toUpstream = new Outbox(upstream.socket);
     const conversation = new Conversation(
       upstream.status,
       context.gate,
@@ -56,8 +61,8 @@ export class PgProxySession {
       session,
       context,
       planner,
-      (raw) => upstream.socket.write(raw),
-      (raw) => client.write(raw),
+      (raw) => this.toUpstream.push(raw),
+      (raw) => this.toClient.push(raw),
       {
         end: (reason) => this.end(reason),
         fatal: (sqlstate, message) => this.fatal(sqlstate, message),
@@ -94,7 +99,8 @@ export class PgProxySession {
   /** Ends the session from the gateway side (shutdown, credential revoked or expired), telling the client why. */
   terminate(message: string): void {
     if (this.closed) return;
-    this.client.write(errorResponse({ severity: "FATAL", code: "57P01", message }));
+    this.toClient.push(errorResponse({ severity: "FATAL", code: "57P01", message }));
+    this.toClient.flush();
     this.end(message);
   }
 
@@ -133,30 +139,25 @@ export class PgProxySession {
 
   private pumpClient(): void {
     const upstream = this.upstream.socket;
-    upstream.cork();
-    try {
-      while (!this.busy && !this.closed && this.inbox.length > 0) {
-        const message = this.inbox.shift() as FrontendMessage;
-        const pending = this.statements.handle(message);
-        if (pending) {
-          this.busy = true;
-          this.client.pause();
-          pending
-            .catch((error: Error) =>
-              this.fatal("XX000", `Sluice could not process the statement: ${error.message}`),
-            )
-            .finally(() => {
-              this.busy = false;
-              if (this.closed) return;
-              this.client.resume();
-              this.pumpClient();
-            });
-        }
+    while (!this.busy && !this.closed && this.inbox.length > 0) {
+      const message = this.inbox.shift() as FrontendMessage;
+      const pending = this.statements.handle(message);
+      if (pending) {
+        this.busy = true;
+        this.client.pause();
+        pending
+          .catch((error: Error) =>
+            this.fatal("XX000", `Sluice could not process the statement: ${error.message}`),
+          )
+          .finally(() => {
+            this.busy = false;
+            if (this.closed) return;
+            this.client.resume();
+            this.pumpClient();
+          });
       }
-    } finally {
-      upstream.uncork();
     }
-    if (upstream.writableNeedDrain && !this.closed) {
+    if (this.toUpstream.flush() && !this.closed) {
       this.client.pause();
       upstream.once("drain", () => this.client.resume());
     }
@@ -178,37 +179,31 @@ export class PgProxySession {
   private pumpUpstream(): void {
     if (this.upstreamBlocked) return;
     const { client } = this;
-    client.cork();
-    try {
-      while (this.frameAt < this.frames.length && !this.closed) {
-        const frame = this.frames[this.frameAt++] as BackendFrame;
-        const out = this.responses.frame(frame);
-        if (out instanceof Promise) {
-          this.upstreamBlocked = true;
-          this.upstream.socket.pause();
-          out
-            .then((raw) => {
-              if (raw) client.write(raw);
-            })
-            .catch((error: Error) =>
-              this.fatal("XX000", `Sluice could not mask this result: ${error.message}`),
-            )
-            .finally(() => {
-              this.upstreamBlocked = false;
-              if (this.closed) return;
-              this.upstream.socket.resume();
-              this.pumpUpstream();
-            });
-          return;
-        }
-        if (out) client.write(out);
+    while (this.frameAt < this.frames.length && !this.closed) {
+      const frame = this.frames[this.frameAt++] as BackendFrame;
+      const out = this.responses.frame(frame);
+      if (out instanceof Promise) {
+        this.upstreamBlocked = true;
+        this.upstream.socket.pause();
+        this.toClient.flush();
+        out
+          .then((raw) => {
+            if (raw) this.toClient.push(raw);
+          })
+          .catch((error: Error) => this.fatal("XX000", `Sluice could not mask this result: ${error.message}`))
+          .finally(() => {
+            this.upstreamBlocked = false;
+            if (this.closed) return;
+            this.upstream.socket.resume();
+            this.pumpUpstream();
+          });
+        return;
       }
-      this.frames.length = 0;
-      this.frameAt = 0;
-    } finally {
-      client.uncork();
+      if (out) this.toClient.push(out);
     }
-    if (client.writableNeedDrain && !this.closed) {
+    this.frames.length = 0;
+    this.frameAt = 0;
+    if (this.toClient.flush() && !this.closed) {
       this.upstream.socket.pause();
       client.once("drain", () => this.upstream.socket.resume());
     }
@@ -218,13 +213,15 @@ export class PgProxySession {
 
   private upstreamLost(reason: string): void {
     if (this.closed) return;
-    this.client.write(errorResponse({ severity: "FATAL", code: "08006", message: `Sluice: ${reason}` }));
+    this.toClient.push(errorResponse({ severity: "FATAL", code: "08006", message: `Sluice: ${reason}` }));
+    this.toClient.flush();
     this.end(reason);
   }
 
   private fatal(sqlstate: string, message: string): void {
     if (this.closed) return;
-    this.client.write(errorResponse({ severity: "FATAL", code: sqlstate, message }));
+    this.toClient.push(errorResponse({ severity: "FATAL", code: sqlstate, message }));
+    this.toClient.flush();
     this.end(message);
   }
 
@@ -233,6 +230,8 @@ export class PgProxySession {
     this.closed = true;
     this.statements.cancelHold();
     clearTimeout(this.expiry);
+    this.toClient.flush();
+    this.toUpstream.flush();
     this.client.end();
     this.upstream.socket.end();
     setTimeout(() => {
