@@ -3,6 +3,7 @@ import type { ReadModels } from "../projections/reads.ts";
 import type { ProjectionRunner } from "../projections/runner.ts";
 import type { PolicySnapshot } from "../src/domain/policy/decide.ts";
 import type { EventStore } from "../src/eventstore/port.ts";
+import type { ExportJobs } from "../src/export/export-jobs.ts";
 import type { ApprovalService } from "../src/gate/approvals.ts";
 import type { CredentialService } from "../src/gate/credentials.ts";
 import type { Logger } from "../src/log.ts";
@@ -23,6 +24,8 @@ export interface GraphqlDeps {
   gatewayInstance: string;
   roles: RoleMapping;
   log: Logger;
+  /** Exports as jobs (requestExport); absent where the gateway runs none. */
+  exports?: ExportJobs;
   /** How long a mutation waits for the read models to show what it appended. */
   readYourWritesMs?: number;
 }

@@ -9,6 +9,7 @@ import type { Readiness } from "../src/api/readiness.ts";
 import type { SluiceConfig } from "../src/config/schema.ts";
 import type { PolicySnapshot } from "../src/domain/policy/decide.ts";
 import type { EventStore } from "../src/eventstore/port.ts";
+import type { ExportJobs } from "../src/export/export-jobs.ts";
 import type { GateServices } from "../src/gate/services.ts";
 import type { Logger } from "../src/log.ts";
 import type { TokenVerifier } from "./auth.ts";
@@ -32,6 +33,8 @@ export async function startReadSide(options: {
   config: SluiceConfig;
   store: EventStore;
   services: Pick<GateServices, "approvals" | "credentials">;
+  /** Exports as jobs for requestExport. */
+  exports?: ExportJobs;
   policy: () => PolicySnapshot | null;
   sealKey: CryptoKey;
   verifier?: TokenVerifier;
@@ -62,6 +65,7 @@ export async function startReadSide(options: {
           reads,
           approvals: options.services.approvals,
           credentials: options.services.credentials,
+          ...(options.exports ? { exports: options.exports } : {}),
           policy: options.policy,
           verifier: options.verifier,
           sealKey: options.sealKey,

@@ -5,6 +5,7 @@ import { isSluiceError } from "../src/errors.ts";
 import { authenticate } from "./auth.ts";
 import { type GraphqlContext, type GraphqlDeps, makeSettle } from "./context.ts";
 import { isGraphQLError, maskError } from "./errors.ts";
+import { mountExportDownloads } from "./exports-route.ts";
 import {
   armorPlugins,
   type GraphqlLimits,
@@ -69,6 +70,7 @@ export function mountGraphql(app: FastifyInstance, deps: GraphqlDeps, options: G
     }),
   });
 
+  mountExportDownloads(app, deps);
   app.route({
     url: GRAPHQL_PATH,
     method: ["GET", "POST", "OPTIONS"],

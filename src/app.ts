@@ -1,9 +1,11 @@
+import { join } from "node:path";
 import { type ReadSide, startReadSide } from "../graphql/read-side.ts";
 import { Readiness } from "./api/readiness.ts";
 import { buildApiServer } from "./api/server.ts";
 import type { SluiceConfig } from "./config/schema.ts";
 import { openStore } from "./eventstore/open.ts";
 import type { EventStore } from "./eventstore/port.ts";
+import { ExportJobs } from "./export/export-jobs.ts";
 import { startRetention } from "./export/retention-job.ts";
 import type { ApprovalService } from "./gate/approvals.ts";
 import type { CredentialService } from "./gate/credentials.ts";
@@ -75,10 +77,18 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   });
   // Archive-then-remove of old sealed ranges, when `retention.hotDays` is set.
   const retention = startRetention(store, config, key, log);
+  const exports = new ExportJobs({
+    store,
+    scheduler,
+    key,
+    gatewayInstance: config.instanceId,
+    dir: join(config.dataDir, "exports"),
+  });
   const readSide = await startReadSide({
     config,
     store,
     services,
+    exports,
     policy: () => policy.current(),
     sealKey: key.publicKey,
     verifier: oidc,

@@ -1,3 +1,4 @@
+import { exportMutations, exportQueries } from "./exports.ts";
 import { mutationResolvers } from "./mutation.ts";
 import { queryResolvers } from "./query.ts";
 import { subscriptionResolvers } from "./subscription.ts";
@@ -5,7 +6,7 @@ import { typeResolvers } from "./types.ts";
 
 export const resolvers = {
   ...typeResolvers,
-  Query: queryResolvers,
-  Mutation: mutationResolvers,
+  Query: { ...queryResolvers, ...exportQueries },
+  Mutation: { ...mutationResolvers, ...exportMutations },
   Subscription: subscriptionResolvers,
 };

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { SluiceError } from "../errors.ts";
 import { approvalEvents } from "./approval.ts";
 import { credentialEvents } from "./credential.ts";
+import { exportEvents } from "./export.ts";
 import { type EventMetadata, eventMetadata } from "./metadata.ts";
 import { notificationEvents } from "./notification.ts";
 import { policyEvents } from "./policy.ts";
@@ -26,6 +27,7 @@ export const catalogue = {
   ...sealEvents,
   ...retentionEvents,
   ...notificationEvents,
+  ...exportEvents,
 } as const;
 
 type Catalogue = typeof catalogue;

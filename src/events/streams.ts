@@ -9,6 +9,7 @@ export const credentialStream = (credentialId: string) => `credential-${credenti
 export const targetStream = (name: string) => `target-${name}`;
 export const taskStream = (taskId: string) => `task-${taskId}`;
 export const notificationStream = (approvalId: string) => `notification-${approvalId}`;
+export const exportStream = (exportId: string) => `export-${exportId}`;
 
 /** The category of a stream: the part before the first dash (`session-42` → `session`). */
 export function streamCategory(stream: string): string {

@@ -75,14 +75,14 @@ describe("exports of a log with every kind of event", () => {
     expect(manifest.range).toMatchObject({ afterPosition: "0", toPosition: String(log.events) });
     expect(manifest.seals).toEqual({ file: "seals.jsonl", count: 2 });
     expect(manifest.files.map((f) => f.name)).toEqual(["events.jsonl", "seals.jsonl"]);
-    expect(manifest.coverage.unsealedEvents).toBe(3);
+    expect(manifest.coverage.unsealedEvents).toBe(7);
     const report = await verifyExport(dir, key.publicKey);
     expect(report).toMatchObject({
       ok: true,
       events: log.events,
       seals: 2,
       sealsProved: 2,
-      unsealedEvents: 3,
+      unsealedEvents: 7,
     });
   });
 

@@ -41,7 +41,7 @@ describe("sluice export and sluice verify --export", () => {
       ]);
       expect(result.stderr).toBe(""); // no progress bar when stderr is not a terminal
       expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/^exported 52 events \(positions 0\.\.52\)/);
+      expect(result.stdout).toMatch(/^exported 56 events \(positions 0\.\.56\)/);
     }
   });
   afterAll(() => rmSync(paths.dir, { recursive: true, force: true }));
@@ -88,7 +88,7 @@ describe("sluice export and sluice verify --export", () => {
   it("verifies each untouched export", async () => {
     for (const format of ["jsonl", "csv", "ocsf"]) {
       const result = await verifyAfter(format, () => {});
-      expect(result.stdout).toMatch(new RegExp(`^export intact: ${format} export, 52 events`));
+      expect(result.stdout).toMatch(new RegExp(`^export intact: ${format} export, 56 events`));
       expect(result.code).toBe(0);
     }
   });
@@ -224,7 +224,7 @@ describe("sluice export and sluice verify --export", () => {
       child.on("error", reject);
       child.on("close", (code) => resolve({ code, output }));
     });
-    expect(result.output).toMatch(/exporting \[[=\-\u2591\u2588 ]+\] 52\/52 events/);
+    expect(result.output).toMatch(/exporting \[[=\-\u2591\u2588 ]+\] 56\/56 events/);
     expect(result.code).toBe(0);
   });
 

@@ -353,5 +353,21 @@ export async function buildFullLog(store: EventStore, key: SigningKey): Promise<
   // The unsealed tail: a decision still waiting for its completion when the log ends.
   await session("pg2", "postgres", "orders-db", "127.0.0.1");
   await command("pg2", "postgres", "SELECT 1", { kinds: ["select"], relations: [] }, "allow");
+  // Last, so the positions above stay put: exports asked for through the API, one done, one failed.
+  for (const [exportId, done] of [
+    ["00000000-0000-4000-8000-0000000000e1", true],
+    ["00000000-0000-4000-8000-0000000000e2", false],
+  ] as const) {
+    await append(`export-${exportId}`, "ExportRequested", { exportId, format: "csv", requestedBy: human });
+    if (done)
+      await append(`export-${exportId}`, "ExportCompleted", {
+        exportId,
+        manifestSha256: "a".repeat(64),
+        events: 10,
+        files: [{ name: "commands.csv", bytes: 100, sha256: "b".repeat(64) }],
+      });
+    else await append(`export-${exportId}`, "ExportFailed", { exportId, error: "disk full", attempts: 5 });
+  }
+
   return log;
 }

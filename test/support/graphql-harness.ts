@@ -60,6 +60,7 @@ export async function startGraphqlHarness(extraConfig = ""): Promise<GraphqlHarn
   writeFileSync(
     configFile,
     `dataDir: ${join(dir.path, "data")}\nledger: { sealIntervalSeconds: 0 }\napi: { port: 0${extraConfig} }\n` +
+      "proxies: { postgres: { port: 0 }, ssh: { port: 0 }, http: { port: 0 } }\n" +
       `identity:\n  oidc:\n    issuer: ${provider.issuer}\n    audience: ${provider.audience}\n`,
   );
   const gateway = await startGateway(loadConfig({ file: configFile }), { log: createLogger("silent", "gw") });

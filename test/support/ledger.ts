@@ -11,7 +11,11 @@ import { loadOrCreateSigningKey, type SigningKey } from "../../src/identity/sign
 export function makeDataDir(): { dir: string; dbPath: string; keyFile: string; configFile: string } {
   const dir = mkdtempSync(join(tmpdir(), "sluice-ledger-"));
   const configFile = join(dir, "sluice.yaml");
-  writeFileSync(configFile, `dataDir: ${join(dir, "data")}\nlog:\n  level: silent\n`);
+  // Proxies on free ports: a gateway started on this config must not collide with other test files.
+  writeFileSync(
+    configFile,
+    `dataDir: ${join(dir, "data")}\nlog:\n  level: silent\nproxies: { postgres: { port: 0 }, ssh: { port: 0 }, http: { port: 0 } }\n`,
+  );
   return {
     dir,
     dbPath: join(dir, "data", "sluice.db"),
