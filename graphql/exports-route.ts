@@ -34,12 +34,10 @@ export function mountExportDownloads(app: FastifyInstance, deps: GraphqlDeps): v
       const status =
         code === "UNAUTHENTICATED" ? 401 : code === "FORBIDDEN" ? 403 : code === "NOT_FOUND" ? 404 : 500;
       if (status === 500) deps.log.error({ err: error }, "export download failed");
-      return reply
-        .status(status)
-        .send({
-          error: code.toLowerCase() || "internal",
-          message: status === 500 ? "Unexpected error." : (error as Error).message,
-        });
+      return reply.status(status).send({
+        error: code.toLowerCase() || "internal",
+        message: status === 500 ? "Unexpected error." : (error as Error).message,
+      });
     }
   });
 }
