@@ -40,7 +40,7 @@ export interface Session {
   protocol: ClassifiedCommand["protocol"];
   startedAt: number;
   pendingApprovals: Set<string>;
-  /** Approvals that cover identical re-runs in this session until `until` (policy `reuseWithin`). */
+  /** Approvals that cover identical re-runs until `until` (policy `reuseWithin`): the session's, or its task's. */
   grants: Map<string, { approvalId: string; until: number }>;
   /** The presented credential's live state (revocation), when the agent signed in with one. */
   watch?: CredentialWatch;
@@ -82,6 +82,9 @@ export interface GateOptions {
 }
 
 export class Gate {
+  /** Grants with a reuse window, shared by the sessions of one task (in this gateway instance). */
+  private readonly taskGrants = new Map<string, Session["grants"]>();
+
   constructor(private readonly options: GateOptions) {}
 
   /** A gateway credential or an OIDC token; refusals are UNAUTHENTICATED with a reason. */
@@ -127,7 +130,7 @@ export class Gate {
       protocol: input.protocol,
       startedAt: this.now().getTime(),
       pendingApprovals: new Set(),
-      grants: new Map(),
+      grants: this.grantsFor(principal.credential?.taskId),
       unrecorded: [],
     };
     if (principal.credential)
@@ -271,6 +274,7 @@ export class Gate {
       await this.options.approvals.cancel(approvalId, `session ended: ${reason}`).catch(() => {});
     }
     session.watch?.release();
+    this.pruneGrants(session.principal.credential?.taskId);
     await this.record(session, "SessionEnded", {
       sessionId: session.sessionId,
       reason,
@@ -390,6 +394,25 @@ export class Gate {
       throw error;
     }
     for (const pending of carried) pending.resolve();
+  }
+
+  /** A sub-task's sessions share its grants: an approved re-run is covered in any of them within the window. */
+  private grantsFor(taskId: string | undefined): Session["grants"] {
+    if (!taskId) return new Map();
+    let grants = this.taskGrants.get(taskId);
+    if (!grants) {
+      grants = new Map();
+      this.taskGrants.set(taskId, grants);
+    }
+    return grants;
+  }
+
+  private pruneGrants(taskId: string | undefined): void {
+    const grants = taskId ? this.taskGrants.get(taskId) : undefined;
+    if (!grants || !taskId) return;
+    const now = this.now().getTime();
+    for (const [key, grant] of grants) if (grant.until <= now) grants.delete(key);
+    if (grants.size === 0) this.taskGrants.delete(taskId);
   }
 
   private metadata(session: Session) {

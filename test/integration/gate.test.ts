@@ -197,6 +197,12 @@ describe("the gate", () => {
       reason: `covered by approval ${approvalId} of this exact command`,
     });
     await gate.closeSession(session, "done");
+    // Another session of the same sub-task (same credential) is covered too, within the window.
+    const sibling = await open();
+    expect(await gate.decide(sibling, sql("SELECT * FROM refunds WHERE id = 1"))).toMatchObject({
+      kind: "allow",
+    });
+    await gate.closeSession(sibling, "done");
   });
 
   it("binds a credential to its target and refuses it at the next command once revoked", async () => {
