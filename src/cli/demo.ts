@@ -124,8 +124,11 @@ export SLUICE_CONFIG='${d.configFile}'
 4. The session timelines, as an auditor sees them in the GraphQL API (${d.apiUrl}/graphql):
    curl -s ${d.apiUrl}/graphql -H "Authorization: Bearer $SLUICE_AUDITOR_TOKEN" -H 'content-type: application/json' -d '${TIMELINE_QUERY}'
 
-5. The audit trail — every decision, hash-chained and sealed:
+5. The audit trail — every decision, hash-chained and sealed — verified, then exported with a
+   signed manifest and verified again from the export alone:
    npx sluice verify
+   npx sluice export --format jsonl --seal --out ${join(d.dataDir, "export")}
+   npx sluice verify --export ${join(d.dataDir, "export")}
 
 `;
 }

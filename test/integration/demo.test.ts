@@ -117,9 +117,15 @@ describe("npm start (sluice demo)", () => {
     expect(types).toEqual(expect.arrayContaining(["SessionStarted", "CommandDecided", "CommandCompleted"]));
   });
 
-  it("keeps an intact, verifiable audit trail", async () => {
+  it("keeps an intact, verifiable audit trail, and an export that verifies on its own", async () => {
     const verified = await paste(printed("sluice verify"));
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/^ledger intact/);
+    const exported = await paste(printed("sluice export"));
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toMatch(/^exported \d+ events/);
+    const checked = await paste(printed("verify --export"));
+    expect(checked.code).toBe(0);
+    expect(checked.stdout).toMatch(/^export intact: jsonl export/);
   });
 });
