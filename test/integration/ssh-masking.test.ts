@@ -83,10 +83,10 @@ describe("ssh output masking (secrets printed by the upstream, split across chun
     );
     expect(rules).toEqual(
       expect.arrayContaining([
-        "stdout:default-secrets/aws_access_key_id",
-        "stdout:default-secrets/private_key_pem",
+        "stdout:credentials/aws_access_key_id",
+        "stdout:credentials/private_key_pem",
         "stdout:pii/email",
-        "stderr:default-secrets/url_password",
+        "stderr:credentials/url_password",
       ]),
     );
     expect(JSON.stringify(completed?.data)).not.toContain(AWS);

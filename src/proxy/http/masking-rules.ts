@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { resolveSecret } from "../../config/secret-ref.ts";
 import type { PolicySnapshot } from "../../domain/policy/decide.ts";
 import type { MaskingProfile, PolicyDocument } from "../../domain/policy/document.ts";
+import { CREDENTIAL_RULES } from "../../gate/masking/credential-rules.ts";
 import {
   type ContentRule,
-  type DetectorName,
   type MaskStrategy,
   maskValue,
 } from "../../gate/masking/index.ts";
@@ -30,26 +30,7 @@ export interface ResponseMasking {
   record: MaskingRules;
 }
 
-const SECRET_DETECTORS: DetectorName[] = [
-  "private_key_pem",
-  "aws_access_key_id",
-  "aws_secret_access_key",
-  "gcp_api_key",
-  "gcp_service_account_key",
-  "azure_storage_key",
-  "azure_connection_string",
-  "github_token",
-  "gitlab_token",
-  "slack_token",
-  "jwt",
-  "bearer_token",
-  "url_password",
-];
-export const credentialRules: ContentRule[] = SECRET_DETECTORS.map((detector) => ({
-  detector,
-  strategy: { kind: "redact" },
-  rule: `credentials/${detector}`,
-}));
+export const credentialRules = CREDENTIAL_RULES as ContentRule[];
 
 // Without a configured maskingSalt, `hash` correlates within this process only (never a guessable constant).
 const processSalt = randomBytes(32).toString("hex");

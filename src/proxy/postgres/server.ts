@@ -45,7 +45,7 @@ export async function startPostgresProxy(
 ): Promise<RunningProxy> {
   await initSqlClassifier(); // the PostgreSQL parser (WebAssembly) loads once, before the first statement
   const planners = new PostgresPlanners(context, config.catalogTtlSeconds * 1000);
-  const certificate = await loadProxyCertificate(config.tls, context.dataDir, config.host);
+  const certificate = await loadProxyCertificate(config.tls, context.dataDir);
   const secureContext = certificate ? createSecureContext(certificate) : null;
   const live = new Map<string, Live>();
   const connections = new Set<Socket>();

@@ -1,6 +1,7 @@
 import type { PolicySnapshot } from "../../domain/policy/decide.ts";
 import type { PolicyDocument } from "../../domain/policy/document.ts";
-import type { ContentRule, DetectorName } from "../../gate/masking/index.ts";
+import { CREDENTIAL_RULES } from "../../gate/masking/credential-rules.ts";
+import type { ContentRule } from "../../gate/masking/index.ts";
 import { maskingProfile } from "../../gate/masking/profiles.ts";
 
 /**
@@ -8,22 +9,6 @@ import { maskingProfile } from "../../gate/masking/profiles.ts";
  * (rule, grant or target), plus, unless turned off, the credential detectors below, so a key or
  * password printed by a host never reaches an agent even where no profile was written.
  */
-
-const SECRET_DETECTORS: DetectorName[] = [
-  "private_key_pem",
-  "aws_access_key_id",
-  "aws_secret_access_key",
-  "gcp_api_key",
-  "gcp_service_account_key",
-  "azure_storage_key",
-  "azure_connection_string",
-  "github_token",
-  "gitlab_token",
-  "slack_token",
-  "jwt",
-  "bearer_token",
-  "url_password",
-];
 
 // The engine caches compiled plans per rules array, so the same array is handed out per document and profile.
 const cache = new WeakMap<PolicyDocument, Map<string, ContentRule[]>>();
@@ -52,8 +37,4 @@ export function contentRules(
   return rules;
 }
 
-const defaults: ContentRule[] = SECRET_DETECTORS.map((detector) => ({
-  detector,
-  strategy: { kind: "redact" },
-  rule: `default-secrets/${detector}`,
-}));
+const defaults = CREDENTIAL_RULES as ContentRule[];
