@@ -3,11 +3,7 @@ import { resolveSecret } from "../../config/secret-ref.ts";
 import type { PolicySnapshot } from "../../domain/policy/decide.ts";
 import type { MaskingProfile, PolicyDocument } from "../../domain/policy/document.ts";
 import { CREDENTIAL_RULES } from "../../gate/masking/credential-rules.ts";
-import {
-  type ContentRule,
-  type MaskStrategy,
-  maskValue,
-} from "../../gate/masking/index.ts";
+import { type ContentRule, type MaskStrategy, maskValue } from "../../gate/masking/index.ts";
 import { compileProfile } from "../../gate/masking/profile.ts";
 import type { JsonPathRule } from "./json-masker.ts";
 import { compileJsonPath } from "./json-path.ts";
