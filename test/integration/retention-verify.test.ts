@@ -67,7 +67,7 @@ describe("retention: archive, remove, verify across the gap", () => {
 
     const verify = await runSluice(["verify", "--config", paths.configFile]);
     expect(verify.stdout).toMatch(
-      /^ledger intact: 9 events checked in 6 streams, 2 seals, 5 events after the last seal; 45 events in 1 sealed ranges removed by retention/,
+      /^ledger intact: 13 events checked in 8 streams, 2 seals, 9 events after the last seal; 45 events in 1 sealed ranges removed by retention/,
     );
     expect(verify.code).toBe(0);
 
