@@ -1,8 +1,11 @@
 import { type ChildProcess, exec, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { until } from "../support/events.ts";
+import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
+import { collect, until } from "../support/events.ts";
 import { makeTempDir } from "../support/tempdir.ts";
 
 const shell = promisify(exec);
@@ -127,5 +130,32 @@ describe("npm start (sluice demo)", () => {
     const checked = await paste(printed("verify --export"));
     expect(checked.code).toBe(0);
     expect(checked.stdout).toMatch(/^export intact: jsonl export/);
+  });
+
+  it("never writes a token, a password or the signing key to the event log, the export or the logs", async () => {
+    const tokens = [...exports.matchAll(/^export \w+='([^']+)'$/gm)]
+      .map((m) => m[1] as string)
+      .filter((v) => v.startsWith("eyJ"));
+    expect(tokens).toHaveLength(3);
+    const key = JSON.parse(readFileSync(join(dir.path, "keys", "ledger-ed25519.jwk"), "utf8")) as {
+      d: string;
+    };
+    const secrets = [...tokens, key.d, "hunter2", "AKIAIOSFODNN7EXAMPLE", "078-05-1120"];
+    const store = await SqliteEventStore.open({ path: join(dir.path, "sluice.db") });
+    const log = JSON.stringify(await collect(store.readAllRaw()), (_, v) =>
+      typeof v === "bigint" ? String(v) : v,
+    );
+    await store.close();
+    const exported = readdirSync(join(dir.path, "export"))
+      .map((f) => readFileSync(join(dir.path, "export", f), "utf8"))
+      .join("\n");
+    for (const secret of secrets) {
+      expect(log.includes(secret), "event log").toBe(false);
+      expect(exported.includes(secret), "export").toBe(false);
+      // The gateway's own output (JSON logs) holds none either; only the guide prints the tokens, once.
+      expect(output.split(secret).length - 1, "gateway output").toBeLessThanOrEqual(
+        tokens.includes(secret) ? 1 : 0,
+      );
+    }
   });
 });
