@@ -1,8 +1,7 @@
 import { loadConfig } from "../config/load.ts";
 import { SluiceError } from "../errors.ts";
 import { openStore } from "../eventstore/open.ts";
-import { runRetention } from "../export/retention.ts";
-import { archiveDirOf } from "../export/retention-job.ts";
+import { retentionPass } from "../export/retention-job.ts";
 import { loadOrCreateSigningKey } from "../identity/signing-key.ts";
 
 /**
@@ -25,14 +24,7 @@ export async function retentionRunCommand(options: {
   const key = await loadOrCreateSigningKey(config.ledger.signingKeyFile as string);
   const store = await openStore(config.store);
   try {
-    const ranges = await runRetention(store, {
-      key,
-      gatewayInstance: config.instanceId,
-      olderThan: new Date(Date.now() - hotDays * 86_400_000),
-      archiveDir: archiveDirOf(config),
-      maxEventsPerRemoval: config.retention.maxEventsPerRemoval,
-      dryRun: options.dryRun,
-    });
+    const ranges = await retentionPass(store, config, key, hotDays, options.dryRun);
     if (ranges.length === 0)
       process.stdout.write(`nothing to remove: no sealed range older than ${hotDays} days\n`);
     for (const r of ranges) {

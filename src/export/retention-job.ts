@@ -18,20 +18,14 @@ export function archiveDirOf(config: SluiceConfig): string {
  * each range is one transaction).
  */
 export function startRetention(store: EventStore, config: SluiceConfig, key: SigningKey, log: Logger) {
-  const { hotDays, intervalSeconds, maxEventsPerRemoval } = config.retention;
+  const { hotDays, intervalSeconds } = config.retention;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
   const run = () => {
     running = running.then(async () => {
       if (stopped || hotDays === undefined) return;
       try {
-        const ranges = await runRetention(store, {
-          key,
-          gatewayInstance: config.instanceId,
-          olderThan: new Date(Date.now() - hotDays * 86_400_000),
-          archiveDir: archiveDirOf(config),
-          maxEventsPerRemoval,
-        });
+        const ranges = await retentionPass(store, config, key, hotDays);
         for (const range of ranges) log.info(range, "ledger range archived and removed");
       } catch (error) {
         log.warn({ err: error }, "retention run failed; the next run starts where it stopped");
@@ -50,4 +44,22 @@ export function startRetention(store: EventStore, config: SluiceConfig, key: Sig
       await running;
     },
   };
+}
+
+/** One pass of retention as the config says (the gateway's timer and `sluice retention run` alike). */
+export function retentionPass(
+  store: EventStore,
+  config: SluiceConfig,
+  key: SigningKey,
+  hotDays: number,
+  dryRun = false,
+): ReturnType<typeof runRetention> {
+  return runRetention(store, {
+    key,
+    gatewayInstance: config.instanceId,
+    olderThan: new Date(Date.now() - hotDays * 86_400_000),
+    archiveDir: archiveDirOf(config),
+    maxEventsPerRemoval: config.retention.maxEventsPerRemoval,
+    dryRun,
+  });
 }
