@@ -101,6 +101,23 @@ export class CommandJoin {
     });
   }
 
+  /** CommandDecided / CommandCompleted of the log, joined into one record per command; other events are ignored. */
+  consume(event: RawEvent): Promise<void> | undefined {
+    if (event.type === "CommandCompleted") {
+      this.completed({ ref: eventRef(event), data: event.data as EventData<"CommandCompleted"> });
+      return undefined;
+    }
+    if (event.type !== "CommandDecided") return undefined;
+    const data = event.data as EventData<"CommandDecided">;
+    const ref = eventRef(event);
+    const session = this.session(data.sessionId);
+    if (!(session instanceof Promise)) {
+      this.decided({ ref, data, session });
+      return undefined;
+    }
+    return session.then((info) => this.decided({ ref, data, session: info }));
+  }
+
   decided(command: DecidedCommand): void {
     let commands = this.held.get(command.data.sessionId);
     if (!commands) {

@@ -35,19 +35,9 @@ export class OcsfWriter implements FormatWriter {
       case "CredentialIssued":
         this.emit(credentialGranted(eventRef(event), event.data as EventData<"CredentialIssued">));
         return undefined;
-      case "CommandDecided": {
-        const data = event.data as EventData<"CommandDecided">;
-        const ref = eventRef(event);
-        const session = this.join.session(data.sessionId);
-        if (!(session instanceof Promise)) {
-          this.join.decided({ ref, data, session });
-          return undefined;
-        }
-        return session.then((info) => this.join.decided({ ref, data, session: info }));
-      }
+      case "CommandDecided":
       case "CommandCompleted":
-        this.join.completed({ ref: eventRef(event), data: event.data as EventData<"CommandCompleted"> });
-        return undefined;
+        return this.join.consume(event);
       case "SessionEnded": {
         const data = event.data as EventData<"SessionEnded">;
         const session = this.join.session(data.sessionId);
