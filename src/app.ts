@@ -15,6 +15,7 @@ import { buildGateServices } from "./gate/services.ts";
 import { OidcVerifier } from "./identity/oidc.ts";
 import { loadOrCreateSigningKey } from "./identity/signing-key.ts";
 import { openScheduler } from "./jobs/open.ts";
+import { rearmExpiries } from "./jobs/rearm.ts";
 import type { Scheduler } from "./jobs/scheduler.ts";
 import { startSealer } from "./jobs/sealer.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -95,6 +96,10 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     readiness,
     log,
   });
+  // The in-process scheduler lost its jobs with the last process: re-arm expiries once the read models caught up.
+  rearmExpiries({ store, runner: readSide.runner, reads: readSide.reads, scheduler, log }).catch(
+    (error: unknown) => log.warn({ err: error }, "expiry jobs could not be re-armed"),
+  );
   const api = buildApiServer({ log, readiness });
   readSide.mount(api);
   let stopping = false;
