@@ -197,6 +197,18 @@ describe("ssh exec through Sluice (OpenSSH client → Sluice → OpenSSH sshd)",
     expect(refused.stderr).toContain("Permission denied");
   });
 
+  it("ends a connection whose credential is revoked while a command runs", async () => {
+    const { token, credentialId } = await h.gate.credential({ target: "web", access: "read-write" });
+    const started = Date.now();
+    const running = h.ssh([`web@${LOOPBACK}`, "sleep 20"], { token, timeoutMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await h.gate.credentials.revoke(credentialId, { subject: "sec", groups: [], kind: "human" }, "leaked");
+    const result = await running;
+    expect(result.code).not.toBe(0);
+    expect(result.code).not.toBe(126); // it ran (allowed) and was cut off, not refused
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
   it("takes the upstream login from <login>@<target>, only when policy allows that login", async () => {
     const same = await h.ssh(["-l", `${h.sshd.user}@web`, LOOPBACK, "whoami"]);
     expect(same).toMatchObject({ code: 0, stdout: `${h.sshd.user}\n` });

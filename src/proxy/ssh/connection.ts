@@ -159,6 +159,27 @@ export class AgentConnection {
     );
   }
 
+  /** A revoked or expired credential ends the connections that use it, not only their next command. */
+  #endWithCredential(session: Session, log: Logger): void {
+    const watch = session.watch;
+    if (!watch) return;
+    const end = (why: string) => {
+      log.info({ why }, "ending the connection: its credential is no longer valid");
+      this.conn.end();
+    };
+    watch.onChange((state) => {
+      if (state.status !== "active") end(state.status);
+    });
+    const state = watch.state();
+    if (state.status !== "active") return;
+    const timer = setTimeout(
+      () => end("expired"),
+      Math.min(Date.parse(state.expiresAt) - Date.now(), 2 ** 31 - 1),
+    );
+    timer.unref();
+    this.conn.once("close", () => clearTimeout(timer));
+  }
+
   async #open(log: Logger): Promise<ConnectionScope> {
     const { gate, config, policy } = this.deps;
     const { principal, target, login } = this.#login as AgentLogin;
@@ -169,6 +190,7 @@ export class AgentConnection {
       client: { address: this.info.ip, application: this.info.header.versions.software },
     });
     const sessionLog = log.child({ sessionId: session.sessionId, target: target.name });
+    this.#endWithCredential(session, sessionLog);
     const track = <T>(work: Promise<T>) => this.#track(work);
     return {
       gate,
