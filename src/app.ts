@@ -67,6 +67,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
     key,
     gatewayInstance: config.instanceId,
     oidc,
+    apiKeys: config.identity.apiKeys,
     notifications: config.notifications,
     log,
   });

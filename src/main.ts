@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { apikeyGenerateCommand } from "./cli/apikey.ts";
 import { approvalsListCommand, approvalsVoteCommand } from "./cli/approvals.ts";
 import { credentialIssueCommand, credentialRevokeCommand } from "./cli/credential.ts";
 import { demoCommand } from "./cli/demo.ts";
@@ -185,6 +186,19 @@ retention
   .option("-c, --config <file>", configOption)
   .action(async (options) => {
     process.exitCode = await retentionRunCommand(options);
+  });
+
+const apikey = program.command("apikey").description("static API keys for agents (the alternative to OIDC)");
+apikey
+  .command("generate")
+  .description("print a new key once, and the hashed entry to add under identity.apiKeys.keys")
+  .requiredOption("--id <id>", "a name for the key")
+  .requiredOption("--subject <subject>", "the agent identity the key signs in as")
+  .option("--groups <groups>", "comma-separated groups")
+  .option("--scope <targets>", "comma-separated targets (globs) the key may be used on")
+  .option("-c, --config <file>", configOption)
+  .action(async (options) => {
+    process.exitCode = await apikeyGenerateCommand(options);
   });
 
 try {

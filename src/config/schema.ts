@@ -4,6 +4,7 @@ import { apiRolesConfig, graphqlConfig } from "../../graphql/config.ts";
 import { readModelsConfig } from "../../projections/config.ts";
 import { retentionConfig } from "../export/retention-config.ts";
 import { notificationsConfig } from "../gate/notify/config.ts";
+import { apiKeysConfig } from "../identity/api-keys-config.ts";
 import { httpProxyConfig } from "../proxy/http/config.ts";
 import { postgresProxyConfig } from "../proxy/postgres/config.ts";
 import { sshProxyConfig } from "../proxy/ssh/config.ts";
@@ -90,6 +91,8 @@ export const configSchema = z
           })
           .strict()
           .optional(),
+        /** Static API keys for agents, the alternative to OIDC tokens (sent where a token goes). */
+        apiKeys: apiKeysConfig.optional(),
       })
       .strict()
       .default({}),

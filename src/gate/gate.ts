@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ClassifiedCommand } from "../domain/policy/command.ts";
 import { decide, type PolicySnapshot } from "../domain/policy/decide.ts";
 import type { AccessLevel } from "../domain/policy/document.ts";
+import { globMatch } from "../domain/policy/match.ts";
 import { isSluiceError, SluiceError } from "../errors.ts";
 import {
   type EventData,
@@ -29,6 +30,8 @@ export interface Principal {
   subject: string;
   groups: string[];
   issuer?: string;
+  /** Targets (globs) a static API key is limited to. */
+  apiKeyScope?: string[];
   /** Set when the agent presented a sub-task credential: its scope binds the session. */
   credential?: { credentialId: string; target: string; access: AccessLevel; taskId: string };
 }
@@ -77,6 +80,8 @@ export interface GateOptions {
   approvals: ApprovalService;
   /** Verifies OIDC tokens; absent when the gateway accepts only its own credentials. */
   verifyOidc?: (token: string) => Promise<{ subject: string; groups: string[]; issuer: string }>;
+  /** Verifies static API keys (`sluice_…`); absent when none are configured. */
+  verifyApiKey?: (key: string) => { keyId: string; subject: string; groups: string[]; scope?: string[] };
   gatewayInstance: string;
   now?: () => Date;
 }
@@ -102,6 +107,14 @@ export class Gate {
         },
       };
     }
+    if (secret.startsWith("sluice_")) {
+      if (!this.options.verifyApiKey)
+        throw new SluiceError("UNAUTHENTICATED", "API keys are not configured on this gateway", {
+          reason: "unknown_api_key",
+        });
+      const key = this.options.verifyApiKey(secret);
+      return { subject: key.subject, groups: key.groups, ...(key.scope ? { apiKeyScope: key.scope } : {}) };
+    }
     if (!this.options.verifyOidc) {
       throw new SluiceError("UNAUTHENTICATED", "only gateway credentials are accepted here", {
         reason: "malformed",
@@ -122,6 +135,9 @@ export class Gate {
         "FORBIDDEN",
         `this credential is for ${principal.credential.target}, not ${target}`,
       );
+    }
+    if (principal.apiKeyScope && !globMatch(principal.apiKeyScope, target)) {
+      throw new SluiceError("FORBIDDEN", `this API key is not for target ${target}`);
     }
     const session: Session = {
       sessionId: randomUUID(),

@@ -2,6 +2,8 @@ import { resolveSecret } from "../config/secret-ref.ts";
 import type { PolicySnapshot } from "../domain/policy/decide.ts";
 import { type EventData, makeMetadata, newEvent, notificationStream } from "../events/index.ts";
 import type { EventStore } from "../eventstore/port.ts";
+import { type ApiKeyIdentity, verifyApiKey } from "../identity/api-keys.ts";
+import type { ApiKeysConfig } from "../identity/api-keys-config.ts";
 import type { OidcVerifier } from "../identity/oidc.ts";
 import type { SigningKey } from "../identity/signing-key.ts";
 import { PostgresRoleManager } from "../identity/upstream/postgres-roles.ts";
@@ -32,6 +34,8 @@ export function buildGateServices(options: {
   key: SigningKey;
   gatewayInstance: string;
   oidc?: OidcVerifier;
+  /** Static API keys for agents (`identity.apiKeys`). */
+  apiKeys?: ApiKeysConfig;
   /** Webhooks told about every held command; none by default. */
   notifications?: NotificationsConfig;
   log?: Logger;
@@ -76,6 +80,7 @@ export function buildGateServices(options: {
     gatewayInstance,
     now,
     ...(oidc ? { verifyOidc: (token: string) => oidc.verify(token) } : {}),
+    ...(options.apiKeys ? { verifyApiKey: apiKeyVerifier(options.apiKeys) } : {}),
   });
   return { gate, credentials, approvals, roles };
 }
@@ -120,4 +125,10 @@ function webhookNotifier(options: {
         ? { approveUrl: config.approveUrl.replaceAll("{approvalId}", request.approvalId) }
         : {}),
     });
+}
+
+/** Checks a presented key against the configured hashes; the pepper is read once, at start. */
+function apiKeyVerifier(config: ApiKeysConfig): (key: string) => ApiKeyIdentity {
+  const pepper = resolveSecret(config.pepper, "identity.apiKeys.pepper");
+  return (key) => verifyApiKey(key, config.keys, pepper);
 }

@@ -5,6 +5,7 @@ import { SqliteEventStore } from "../../src/eventstore/sqlite.ts";
 import { initSqlClassifier } from "../../src/gate/classify/sql.ts";
 import type { NotificationsConfig } from "../../src/gate/notify/config.ts";
 import { buildGateServices, type GateServices } from "../../src/gate/services.ts";
+import type { ApiKeysConfig } from "../../src/identity/api-keys-config.ts";
 import type { OidcVerifier } from "../../src/identity/oidc.ts";
 import { loadOrCreateSigningKey } from "../../src/identity/signing-key.ts";
 import { InProcessScheduler } from "../../src/jobs/in-process.ts";
@@ -39,7 +40,7 @@ export interface TestGate extends GateServices {
  */
 export async function startTestGate(
   policyYaml: string,
-  options: { oidc?: OidcVerifier; notifications?: NotificationsConfig } = {},
+  options: { oidc?: OidcVerifier; notifications?: NotificationsConfig; apiKeys?: ApiKeysConfig } = {},
 ): Promise<TestGate> {
   await initSqlClassifier();
   const dir = makeTempDir("gate");
@@ -56,6 +57,7 @@ export async function startTestGate(
     gatewayInstance: "test-gw",
     oidc: options.oidc,
     notifications: options.notifications,
+    apiKeys: options.apiKeys,
     log,
   });
   await scheduler.start();
