@@ -16,6 +16,7 @@ export type ApiErrorCode =
   | "QUERY_TOO_COMPLEX"
   | "PERSISTED_QUERY_NOT_FOUND"
   | "PERSISTED_QUERY_ONLY"
+  | "APPROVAL_REQUIRED"
   | "INTERNAL_SERVER_ERROR";
 
 const HTTP_STATUS: Partial<Record<ApiErrorCode, number>> = { UNAUTHENTICATED: 401 };
@@ -41,6 +42,7 @@ const CLIENT_CODES: Partial<Record<SluiceErrorCode, ApiErrorCode>> = {
   NOT_FOUND: "NOT_FOUND",
   CONFIG_INVALID: "BAD_USER_INPUT",
   EVENT_INVALID: "BAD_USER_INPUT",
+  APPROVAL_REQUIRED: "APPROVAL_REQUIRED",
 };
 
 /**
@@ -59,7 +61,9 @@ export function maskError(log: Logger): MaskError {
       const code = CLIENT_CODES[original.code];
       if (code) {
         const reason = original.code === "UNAUTHENTICATED" ? original.details.reason : undefined;
-        return withPath(apiError(code, original.message, reason ? { reason } : {}), error);
+        const approvalId = original.code === "APPROVAL_REQUIRED" ? original.details.approvalId : undefined;
+        const extensions = reason ? { reason } : approvalId ? { approvalId } : {};
+        return withPath(apiError(code, original.message, extensions), error);
       }
     } else if (isGraphQLError(original) && original.extensions?.code) {
       return error as Error; // ours, already meant for the client

@@ -13,6 +13,8 @@ export type SluiceErrorCode =
   | "UNAUTHENTICATED"
   | "FORBIDDEN"
   | "NOT_FOUND"
+  /** The action waits for a human: `details.approvalId` names the request to vote on. */
+  | "APPROVAL_REQUIRED"
   | "INTERNAL";
 
 export class SluiceError extends Error {

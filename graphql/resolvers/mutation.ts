@@ -41,7 +41,16 @@ export const mutationResolvers = {
 
   issueCredential: async (
     _: unknown,
-    args: { input: { target: string; access: string; taskId: string; ttl?: string; reason?: string } },
+    args: {
+      input: {
+        target: string;
+        access: string;
+        taskId: string;
+        ttl?: string;
+        reason?: string;
+        approvalId?: string;
+      };
+    },
     ctx: GraphqlContext,
   ) => {
     ctx.viewer.require(["agent", "admin"], "issuing credentials");
@@ -65,6 +74,7 @@ export const mutationResolvers = {
       taskId: input.taskId,
       ttlMs,
       reason: input.reason,
+      ...(input.approvalId ? { approvalId: input.approvalId } : {}),
     });
     await ctx.settle();
     const credential: CredentialRow = ctx.reads.credentials.get(issued.credentialId) ?? {

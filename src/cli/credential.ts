@@ -1,5 +1,6 @@
 import { parseDuration, policyDocument } from "../domain/policy/document.ts";
-import { SluiceError } from "../errors.ts";
+import { isSluiceError, SluiceError } from "../errors.ts";
+import type { ApprovalService } from "../gate/approvals.ts";
 import type { CredentialService } from "../gate/credentials.ts";
 import { readPolicyState } from "../gate/policy-versions.ts";
 import { buildGateServices } from "../gate/services.ts";
@@ -24,7 +25,7 @@ async function withCredentials<T>(options: Options, use: (ctx: Context) => Promi
       const { state } = await readPolicyState(store);
       const document = state.source ? policyDocument.parse(state.source) : null;
       const key = await loadOrCreateSigningKey(config.ledger.signingKeyFile as string);
-      const { credentials: service } = buildGateServices({
+      const { credentials: service, approvals } = buildGateServices({
         store,
         key,
         scheduler,
@@ -37,6 +38,7 @@ async function withCredentials<T>(options: Options, use: (ctx: Context) => Promi
         document,
         publicHost: config.publicHost,
         ports: proxyPorts(config),
+        approvals,
       });
     } finally {
       await scheduler.stop();
@@ -50,6 +52,7 @@ interface Context {
   document: ReturnType<typeof policyDocument.parse> | null;
   publicHost: string;
   ports: ProxyPorts;
+  approvals: ApprovalService;
 }
 
 export async function credentialIssueCommand(
@@ -70,7 +73,7 @@ export async function credentialIssueCommand(
     );
   }
   const ttlMs = parseTtl(options.ttl);
-  return withCredentials(options, async ({ service, caller, document, publicHost, ports }) => {
+  return withCredentials(options, async ({ service, approvals, caller, document, publicHost, ports }) => {
     const agent = {
       subject: caller.subject,
       issuer: caller.issuer,
@@ -86,13 +89,30 @@ export async function credentialIssueCommand(
         agent,
       });
     }
-    const issued = await service.issue({
+    const request = {
       identity: { subject: caller.subject, groups: caller.groups },
       target: options.target,
       access: options.access as "read-only",
       taskId: options.task,
       ttlMs,
       reason: options.reason,
+    };
+    const issued = await service.issue(request).catch(async (error: unknown) => {
+      // The grant wants a human's yes first: say so, wait for the approval, then ask again with it.
+      if (!isSluiceError(error, "APPROVAL_REQUIRED")) throw error;
+      const approvalId = String(error.details.approvalId);
+      process.stderr.write(
+        `${error.message}\nwaiting; an approver runs: sluice approvals approve ${approvalId}\n`,
+      );
+      // Waits until the request's own expiry at most (a job in this short-lived process would not fire).
+      const state = await approvals.state(approvalId);
+      const expiresAt = state.status === "none" ? Date.now() : Date.parse(state.request.expiresAt);
+      const outcome = await approvals
+        .outcome(approvalId, AbortSignal.timeout(Math.max(0, expiresAt - Date.now()) + 1000))
+        .catch(() => ({ status: "expired" as const, reason: "no decision before the request expired" }));
+      if (outcome.status !== "granted")
+        throw new SluiceError("FORBIDDEN", `approval ${approvalId} ${outcome.status}: ${outcome.reason}`);
+      return service.issue({ ...request, approvalId });
     });
     const target = document?.targets.find((t) => t.name === options.target);
     process.stdout.write(

@@ -8,7 +8,7 @@ import {
   usable,
 } from "../domain/credential.ts";
 import type { PolicySnapshot } from "../domain/policy/decide.ts";
-import type { AccessLevel } from "../domain/policy/document.ts";
+import type { AccessLevel, Grant } from "../domain/policy/document.ts";
 import type { Identity } from "../domain/policy/match.ts";
 import { SluiceError } from "../errors.ts";
 import { credentialStream, type IdentityRef, makeMetadata, newEvent, taskStream } from "../events/index.ts";
@@ -24,6 +24,7 @@ import {
 import type { SigningKey } from "../identity/signing-key.ts";
 import { PostgresRoleManager } from "../identity/upstream/postgres-roles.ts";
 import type { Scheduler } from "../jobs/scheduler.ts";
+import type { ApprovalService } from "./approvals.ts";
 
 type DropReason = "expired" | "revoked" | "orphaned";
 
@@ -41,6 +42,8 @@ export interface CredentialServiceOptions {
   policy: () => PolicySnapshot | null;
   scheduler: Scheduler;
   gatewayInstance: string;
+  /** Asks approvers when a grant requires approval before issuance. */
+  approvals?: ApprovalService;
   /** Manages ephemeral roles of PostgreSQL targets that ask for them (`ephemeralRole` in policy). */
   roles?: (target: string) => PostgresRoleManager | undefined;
   now?: () => Date;
@@ -106,6 +109,8 @@ export class CredentialService {
     taskId: string;
     ttlMs: number;
     reason?: string;
+    /** The granted approval of this very request, when its grant requires one. */
+    approvalId?: string;
   }): Promise<{ credentialId: string; token: string; expiresAt: Date }> {
     const policy = this.options.policy();
     if (!policy) throw new SluiceError("FORBIDDEN", "no policy is published: nothing can be granted");
@@ -114,6 +119,7 @@ export class CredentialService {
     if (!(await this.exists(taskStream(request.taskId)))) {
       throw new SluiceError("NOT_FOUND", `task ${request.taskId} was never declared`);
     }
+    if (found.grant.approval) await this.approved(found.grant, request, policy.version);
     const now = this.now();
     const credentialId = randomUUID();
     const expiresAt = new Date(now.getTime() + request.ttlMs);
@@ -173,6 +179,60 @@ export class CredentialService {
     });
     await this.options.scheduler.schedule(CREDENTIAL_EXPIRY_JOB, credentialId, expiresAt);
     return { credentialId, token, expiresAt };
+  }
+
+  /**
+   * Issuance under a grant that requires approval: without an approval id, one is requested and
+   * APPROVAL_REQUIRED names it; with one, it must be granted and be for exactly this request.
+   */
+  private async approved(
+    grant: Grant,
+    request: {
+      identity: Identity;
+      target: string;
+      access: AccessLevel;
+      taskId: string;
+      ttlMs: number;
+      approvalId?: string;
+    },
+    policyVersion: number,
+  ): Promise<void> {
+    const approvals = this.options.approvals;
+    const approval = grant.approval as NonNullable<Grant["approval"]>;
+    if (!approvals)
+      throw new SluiceError(
+        "INTERNAL",
+        `grant ${grant.name} needs approval and no approval service is wired`,
+      );
+    const command = `issue a ${request.access} credential for ${request.target} (task ${request.taskId}, ${request.ttlMs / 1000}s)`;
+    if (!request.approvalId) {
+      const approvalId = randomUUID();
+      await approvals.request({
+        approvalId,
+        requester: { subject: request.identity.subject, groups: request.identity.groups, kind: "agent" },
+        taskId: request.taskId,
+        target: request.target,
+        command,
+        classification: { kind: "credential", access: request.access },
+        rule: `grant:${grant.name}`,
+        policyVersion,
+        approverGroups: approval.groups,
+        quorum: approval.quorum,
+        anyDenyEnds: true,
+        expiresAt: new Date(this.now().getTime() + approval.timeout).toISOString(),
+      });
+      throw new SluiceError(
+        "APPROVAL_REQUIRED",
+        `grant ${grant.name} issues this credential only once approved: approval ${approvalId} is waiting for ${approval.groups.join(", ")}`,
+        { approvalId },
+      );
+    }
+    const state = await approvals.state(request.approvalId);
+    const asked = state.status === "none" ? undefined : state.request;
+    if (!asked || asked.command !== command || asked.requester.subject !== request.identity.subject)
+      throw new SluiceError("FORBIDDEN", `approval ${request.approvalId} is not for this credential`);
+    if (state.status !== "granted")
+      throw new SluiceError("FORBIDDEN", `approval ${request.approvalId} is ${state.status}, not granted`);
   }
 
   async revoke(credentialId: string, by: IdentityRef, reason: string): Promise<void> {

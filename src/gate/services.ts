@@ -53,15 +53,6 @@ export function buildGateServices(options: {
     return manager;
   };
   const { store, scheduler, gatewayInstance, now } = options;
-  const credentials = new CredentialService({
-    store,
-    key: options.key,
-    policy: options.policy,
-    scheduler,
-    gatewayInstance,
-    roles,
-    now,
-  });
   const notifier = webhookNotifier(options);
   const approvals = new ApprovalService({
     store,
@@ -70,6 +61,16 @@ export function buildGateServices(options: {
     now,
     log: options.log,
     ...(notifier ? { onRequested: notifier } : {}),
+  });
+  const credentials = new CredentialService({
+    store,
+    key: options.key,
+    policy: options.policy,
+    scheduler,
+    gatewayInstance,
+    roles,
+    approvals,
+    now,
   });
   const oidc = options.oidc;
   const gate = new Gate({

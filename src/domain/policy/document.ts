@@ -96,6 +96,15 @@ const grant = z
     level: z.enum(accessLevels),
     /** Longest credential this grant allows for a sub-task. */
     maxTtl: duration.default(parseDuration("1h")),
+    /** A credential under this grant is issued only once these approvers say yes. */
+    approval: z
+      .object({
+        groups: z.array(z.string().min(1)).min(1),
+        quorum: z.number().int().positive().default(1),
+        timeout: duration.default(parseDuration("15m")),
+      })
+      .strict()
+      .optional(),
     masking: name.optional(),
   })
   .strict();
