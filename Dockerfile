@@ -6,6 +6,6 @@ COPY bin ./bin
 COPY src ./src
 COPY tsconfig.json ./
 ENV NODE_ENV=production
-EXPOSE 8080
+EXPOSE 8080 15432 12222 18080
 ENTRYPOINT ["node", "bin/sluice.mjs"]
 CMD ["start"]
