@@ -25,6 +25,7 @@ import type { SigningKey } from "../identity/signing-key.ts";
 import { PostgresRoleManager } from "../identity/upstream/postgres-roles.ts";
 import type { Scheduler } from "../jobs/scheduler.ts";
 import type { ApprovalService } from "./approvals.ts";
+import { type CredentialWatch, CredentialWatches } from "./credential-watches.ts";
 
 type DropReason = "expired" | "revoked" | "orphaned";
 
@@ -49,27 +50,13 @@ export interface CredentialServiceOptions {
   now?: () => Date;
 }
 
-export interface CredentialWatch {
-  state(): CredentialState;
-  /** Called when the state changes (revoked, expired): proxies end the sessions that use it. */
-  onChange(listener: (state: CredentialState) => void): void;
-  release(): void;
-}
-
-interface WatchEntry {
-  state: CredentialState;
-  listeners: Set<(state: CredentialState) => void>;
-  refs: number;
-  ready: Promise<void>;
-  subscription?: { close(): Promise<void> };
-}
-
 export class CredentialService {
   private readonly now: () => Date;
-  private readonly watches = new Map<string, WatchEntry>();
+  private readonly watches: CredentialWatches;
 
   constructor(private readonly options: CredentialServiceOptions) {
     this.now = options.now ?? (() => new Date());
+    this.watches = new CredentialWatches(options.store, (credentialId) => this.load(credentialId));
     // Idempotent: a second run finds the credential no longer active and appends nothing.
     options.scheduler.handle(CREDENTIAL_EXPIRY_JOB, async (job) => this.expire(job.id));
     // Retried with backoff by the scheduler while the database is unreachable.
@@ -247,9 +234,7 @@ export class CredentialService {
     );
     await this.options.store.append(credentialStream(credentialId), [event], { expectedRevision: revision });
     // This instance's sessions refuse the very next command; others see it through their subscription.
-    const watched = this.watches.get(credentialId);
-    if (watched)
-      this.updateWatch(watched, evolveCredential(watched.state, event as unknown as CredentialEvent));
+    this.watches.apply(credentialId, event as unknown as CredentialEvent);
     await this.options.scheduler.cancel(CREDENTIAL_EXPIRY_JOB, credentialId);
     if (!state.role) return;
     try {
@@ -330,71 +315,9 @@ export class CredentialService {
     return (await this.load(credentialId)).state;
   }
 
-  /**
-   * A credential's state kept current by a subscription to its stream, shared by every session
-   * that uses it: the hot path checks revocation without a read per command. A revocation
-   * appended by another instance is seen within the store's notification delay.
-   */
-  async watch(credentialId: string): Promise<CredentialWatch> {
-    let entry = this.watches.get(credentialId);
-    if (!entry) {
-      const created = this.startWatch(credentialId);
-      entry = created;
-      this.watches.set(credentialId, created);
-      created.ready.catch(() => this.watches.delete(credentialId));
-    }
-    await entry.ready;
-    entry.refs += 1;
-    const watched = entry;
-    let released = false;
-    const mine: ((state: CredentialState) => void)[] = [];
-    return {
-      state: () => watched.state,
-      onChange: (listener) => {
-        mine.push(listener);
-        watched.listeners.add(listener);
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        for (const listener of mine) watched.listeners.delete(listener);
-        watched.refs -= 1;
-        if (watched.refs > 0) return;
-        this.watches.delete(credentialId);
-        void watched.subscription?.close();
-      },
-    };
-  }
-
-  private updateWatch(entry: WatchEntry, state: CredentialState): void {
-    if (state === entry.state) return;
-    entry.state = state;
-    for (const listener of entry.listeners) listener(state);
-  }
-
-  private startWatch(credentialId: string): WatchEntry {
-    const entry: WatchEntry = {
-      state: initialCredentialState,
-      listeners: new Set(),
-      refs: 0,
-      ready: Promise.resolve(),
-    };
-    entry.ready = this.load(credentialId).then(({ state, revision }) => {
-      entry.state = state;
-      const fromRevision = revision === "no_stream" ? 0n : revision + 1n;
-      const subscription = this.options.store.subscribeStream(credentialStream(credentialId), {
-        fromRevision,
-      });
-      entry.subscription = subscription;
-      void (async () => {
-        for await (const event of subscription)
-          this.updateWatch(entry, evolveCredential(entry.state, event as CredentialEvent));
-      })().catch(() => {
-        // The store closed: a watch that stops following fails closed at the next check.
-        entry.state = initialCredentialState;
-      });
-    });
-    return entry;
+  /** The credential's live state for a session (see CredentialWatches). */
+  watch(credentialId: string): Promise<CredentialWatch> {
+    return this.watches.watch(credentialId);
   }
 
   private async expire(credentialId: string): Promise<void> {

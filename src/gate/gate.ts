@@ -15,7 +15,8 @@ import {
 import type { EventStore } from "../eventstore/port.ts";
 import { isGatewayCredential } from "../identity/gateway-token.ts";
 import type { ApprovalService } from "./approvals.ts";
-import type { CredentialService, CredentialWatch } from "./credentials.ts";
+import type { CredentialWatch } from "./credential-watches.ts";
+import type { CredentialService } from "./credentials.ts";
 import { type ContentRule, maskText } from "./masking/index.ts";
 import { maskingProfile } from "./masking/profiles.ts";
 
