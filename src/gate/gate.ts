@@ -4,21 +4,16 @@ import { decide, type PolicySnapshot } from "../domain/policy/decide.ts";
 import type { AccessLevel } from "../domain/policy/document.ts";
 import { globMatch } from "../domain/policy/match.ts";
 import { isSluiceError, SluiceError } from "../errors.ts";
-import {
-  type EventData,
-  type EventInput,
-  makeMetadata,
-  type NewEvent,
-  newEvent,
-  sessionStream,
-} from "../events/index.ts";
+import type { EventData, EventInput } from "../events/index.ts";
 import type { EventStore } from "../eventstore/port.ts";
 import { isGatewayCredential } from "../identity/gateway-token.ts";
 import type { ApprovalService } from "./approvals.ts";
 import type { CredentialWatch } from "./credential-watches.ts";
 import type { CredentialService } from "./credentials.ts";
+import { type Grants, grantKey, TaskGrants } from "./grants.ts";
 import { type ContentRule, maskText } from "./masking/index.ts";
 import { maskingProfile } from "./masking/profiles.ts";
+import { type PendingRecord, SessionRecorder } from "./session-recorder.ts";
 
 /**
  * The one entry point every proxy calls: authenticate, open a session, decide each command
@@ -45,22 +40,13 @@ export interface Session {
   startedAt: number;
   pendingApprovals: Set<string>;
   /** Approvals that cover identical re-runs until `until` (policy `reuseWithin`): the session's, or its task's. */
-  grants: Map<string, { approvalId: string; until: number }>;
+  grants: Grants;
   /** The presented credential's live state (revocation), when the agent signed in with one. */
   watch?: CredentialWatch;
   /** CommandCompleted events not yet appended: they ride along with the session's next append. */
   unrecorded: PendingRecord[];
   flushTimer?: NodeJS.Timeout;
 }
-
-interface PendingRecord {
-  event: NewEvent;
-  resolve(): void;
-  reject(error: Error): void;
-}
-
-/** An idle session's completions are appended after this long; a busy one's join its next decision. */
-const COMPLETION_FLUSH_MS = 20;
 
 export type Verdict =
   | { kind: "allow"; commandId: string; rule: string | null; masking?: string }
@@ -89,9 +75,12 @@ export interface GateOptions {
 
 export class Gate {
   /** Grants with a reuse window, shared by the sessions of one task (in this gateway instance). */
-  private readonly taskGrants = new Map<string, Session["grants"]>();
+  private readonly taskGrants = new TaskGrants();
+  private readonly recorder: SessionRecorder;
 
-  constructor(private readonly options: GateOptions) {}
+  constructor(private readonly options: GateOptions) {
+    this.recorder = new SessionRecorder(options.store, options.gatewayInstance);
+  }
 
   /** A gateway credential or an OIDC token; refusals are UNAUTHENTICATED with a reason. */
   async authenticate(secret: string): Promise<Principal> {
@@ -147,13 +136,13 @@ export class Gate {
       protocol: input.protocol,
       startedAt: this.now().getTime(),
       pendingApprovals: new Set(),
-      grants: this.grantsFor(principal.credential?.taskId),
+      grants: this.taskGrants.for(principal.credential?.taskId),
       unrecorded: [],
     };
     if (principal.credential)
       session.watch = await this.options.credentials.watch(principal.credential.credentialId);
     const credentialId = principal.credential?.credentialId;
-    await this.record(session, "SessionStarted", {
+    await this.recorder.record(session, "SessionStarted", {
       sessionId: session.sessionId,
       protocol: input.protocol,
       target,
@@ -220,7 +209,7 @@ export class Gate {
     // What the agent sent is recorded through the decision's content detectors: its literals may carry secrets.
     const redact = inputRedactor(policy, decision.masking);
     try {
-      await this.record(session, "CommandDecided", {
+      await this.recorder.record(session, "CommandDecided", {
         sessionId: session.sessionId,
         commandId,
         protocol: command.protocol,
@@ -252,31 +241,19 @@ export class Gate {
 
   /**
    * Records a command's completion. It is appended with the session's next decision (one
-   * commit for both, the hot path's only fsync) or after a short idle delay; the promise
-   * resolves once it is durable.
+   * commit for both) or after a short idle delay; the promise resolves once it is durable.
    */
   complete(
     session: Session,
     commandId: string,
     outcome: Omit<EventInput<"CommandCompleted">, "sessionId" | "commandId">,
   ): Promise<void> {
-    const event = newEvent(
-      "CommandCompleted",
-      { sessionId: session.sessionId, commandId, ...outcome },
-      this.metadata(session),
-    );
-    return new Promise((resolve, reject) => {
-      session.unrecorded.push({ event, resolve, reject });
-      session.flushTimer ??= setTimeout(() => {
-        session.flushTimer = undefined;
-        this.append(session, []).catch(() => {});
-      }, COMPLETION_FLUSH_MS);
-    });
+    return this.recorder.complete(session, { sessionId: session.sessionId, commandId, ...outcome });
   }
 
   /** Appends timed, already masked terminal chunks (shell recording) to the session stream. */
   async recordOutput(session: Session, chunks: EventInput<"OutputRecorded">["chunks"]): Promise<void> {
-    await this.record(session, "OutputRecorded", { sessionId: session.sessionId, chunks });
+    await this.recorder.record(session, "OutputRecorded", { sessionId: session.sessionId, chunks });
   }
 
   /** The agent no longer waits for this held command (it left, or was answered "pending"): cancel its approval. */
@@ -291,8 +268,8 @@ export class Gate {
       await this.options.approvals.cancel(approvalId, `session ended: ${reason}`).catch(() => {});
     }
     session.watch?.release();
-    this.pruneGrants(session.principal.credential?.taskId);
-    await this.record(session, "SessionEnded", {
+    this.taskGrants.prune(session.principal.credential?.taskId, this.now().getTime());
+    await this.recorder.record(session, "SessionEnded", {
       sessionId: session.sessionId,
       reason,
       durationMs: this.now().getTime() - session.startedAt,
@@ -384,63 +361,6 @@ export class Gate {
     };
   }
 
-  private record<T extends "SessionStarted" | "CommandDecided" | "OutputRecorded" | "SessionEnded">(
-    session: Session,
-    type: T,
-    data: EventInput<T>,
-  ): Promise<void> {
-    return this.append(session, [newEvent(type, data, this.metadata(session))]);
-  }
-
-  /** Appends `events` after the session's unrecorded completions, in one commit. */
-  private async append(session: Session, events: NewEvent[]): Promise<void> {
-    const carried = session.unrecorded.splice(0);
-    if (session.flushTimer) {
-      clearTimeout(session.flushTimer);
-      session.flushTimer = undefined;
-    }
-    if (carried.length === 0 && events.length === 0) return;
-    try {
-      await this.options.store.append(sessionStream(session.sessionId), [
-        ...carried.map((p) => p.event),
-        ...events,
-      ]);
-    } catch (error) {
-      // The completions are not lost with the failed append: they wait for the next one.
-      session.unrecorded.unshift(...carried);
-      throw error;
-    }
-    for (const pending of carried) pending.resolve();
-  }
-
-  /** A sub-task's sessions share its grants: an approved re-run is covered in any of them within the window. */
-  private grantsFor(taskId: string | undefined): Session["grants"] {
-    if (!taskId) return new Map();
-    let grants = this.taskGrants.get(taskId);
-    if (!grants) {
-      grants = new Map();
-      this.taskGrants.set(taskId, grants);
-    }
-    return grants;
-  }
-
-  private pruneGrants(taskId: string | undefined): void {
-    const grants = taskId ? this.taskGrants.get(taskId) : undefined;
-    if (!grants || !taskId) return;
-    const now = this.now().getTime();
-    for (const [key, grant] of grants) if (grant.until <= now) grants.delete(key);
-    if (grants.size === 0) this.taskGrants.delete(taskId);
-  }
-
-  private metadata(session: Session) {
-    return makeMetadata({
-      gatewayInstance: this.options.gatewayInstance,
-      actor: session.principal.subject,
-      sessionId: session.sessionId,
-      taskId: session.principal.credential?.taskId,
-    });
-  }
-
   private now(): Date {
     return this.options.now?.() ?? new Date();
   }
@@ -464,10 +384,6 @@ function inputRedactor(policy: PolicySnapshot | null, masking: string | undefine
   if (!rules || rules.length === 0) return asIs;
   const active = rules;
   return (text) => maskText(text, active).text;
-}
-
-function grantKey(rule: string | null, command: ClassifiedCommand): string {
-  return `${rule}\u0000${command.text}`;
 }
 
 function messageOf(error: unknown): string {
