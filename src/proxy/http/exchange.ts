@@ -3,22 +3,20 @@ import type { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
 import { isSluiceError } from "../../errors.ts";
-import type { EventInput } from "../../events/index.ts";
 import type { Admitted, ProxyDeps } from "./admission.ts";
 import { bodyKind, bodyMasker, type MaskedField } from "./body-masking.ts";
 import { responseMasking } from "./masking-rules.ts";
+import { finisher, upstreamOf } from "./outcome.ts";
 import { BodyCapture, BodyTooLarge, recordedHeaders, recordedOutput } from "./recording.ts";
 import type { Replier } from "./replies.ts";
 import { LiteralScrubber } from "./scrub.ts";
-import { downstreamHeaders, scrubText, type Upstream, upstreamHeaders } from "./upstream.ts";
+import { downstreamHeaders, scrubText, upstreamHeaders } from "./upstream.ts";
 
 /**
  * One admitted request: forwarded upstream with the gateway's credential, its body streamed
  * (and counted against the limit), the response streamed back through masking and the
  * credential scrubber with backpressure, then recorded as CommandCompleted.
  */
-
-type Outcome = Omit<EventInput<"CommandCompleted">, "sessionId" | "commandId" | "durationMs">;
 
 const DECOMPRESSORS: Record<string, () => Transform> = {
   gzip: createGunzip,
@@ -37,35 +35,10 @@ export async function forward(
 ): Promise<void> {
   const { config, context } = deps;
   const { target, kubernetes, command } = admitted;
-  const finish = (outcome: Outcome) => {
-    deps.track(
-      context.gate
-        .complete(admitted.lease.session, admitted.commandId, {
-          ...outcome,
-          durationMs: performance.now() - admitted.startedAt,
-        })
-        .catch((error) => context.log.warn({ err: error }, "CommandCompleted not recorded")),
-    );
-  };
+  const finish = finisher(deps, admitted);
 
-  let upstream: Upstream;
-  try {
-    upstream = deps.upstreams.get(target);
-  } catch (error) {
-    context.log.error({ err: error, target: target.name }, "http target is misconfigured");
-    replier.send({
-      kubernetes,
-      status: 502,
-      reason: "ServiceUnavailable",
-      message: `target ${target.name} is misconfigured`,
-    });
-    finish({
-      status: "error",
-      error: { code: "TARGET_MISCONFIGURED", message: (error as Error).message },
-      masked: [],
-    });
-    return;
-  }
+  const upstream = upstreamOf(deps, admitted, replier, finish);
+  if (!upstream) return;
   const masking = responseMasking(context.policy(), admitted.masking, {
     kubernetesSecrets: kubernetes && command.http.resource === "secrets",
     secretsByDefault: config.maskSecretsByDefault,

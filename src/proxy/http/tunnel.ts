@@ -1,11 +1,11 @@
 import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import type { EventInput } from "../../events/index.ts";
 import type { Admitted, ProxyDeps } from "./admission.ts";
+import { finisher, type Outcome, upstreamOf } from "./outcome.ts";
 import { recordedHeaders } from "./recording.ts";
 import type { Replier } from "./replies.ts";
 import { LiteralScrubber } from "./scrub.ts";
-import { downstreamHeaders, type Upstream, upstreamHeaders } from "./upstream.ts";
+import { downstreamHeaders, upstreamHeaders } from "./upstream.ts";
 
 /**
  * Upgrade requests (Kubernetes exec/attach/portforward over WebSocket or SPDY, any WebSocket
@@ -13,8 +13,6 @@ import { downstreamHeaders, type Upstream, upstreamHeaders } from "./upstream.ts
  * backpressure until either side closes. The framed streams are not decoded, so what is
  * recorded is the request, the upgrade and the byte counts each way, not the content.
  */
-
-type Outcome = Omit<EventInput<"CommandCompleted">, "sessionId" | "commandId" | "durationMs">;
 
 export async function tunnel(
   deps: ProxyDeps,
@@ -24,35 +22,12 @@ export async function tunnel(
   clientHead: Buffer,
   replier: Replier,
 ): Promise<void> {
-  const { context, config } = deps;
-  const { target, kubernetes } = admitted;
-  const finish = (outcome: Outcome) =>
-    deps.track(
-      context.gate
-        .complete(admitted.lease.session, admitted.commandId, {
-          ...outcome,
-          durationMs: performance.now() - admitted.startedAt,
-        })
-        .catch((error) => context.log.warn({ err: error }, "CommandCompleted not recorded")),
-    );
+  const { config } = deps;
+  const { kubernetes } = admitted;
+  const finish = finisher(deps, admitted);
   const requestHeaders = recordedHeaders(req.headers);
-  let upstream: Upstream;
-  try {
-    upstream = deps.upstreams.get(target);
-  } catch (error) {
-    replier.send({
-      kubernetes,
-      status: 502,
-      reason: "ServiceUnavailable",
-      message: `target ${target.name} is misconfigured`,
-    });
-    finish({
-      status: "error",
-      error: { code: "TARGET_MISCONFIGURED", message: (error as Error).message },
-      masked: [],
-    });
-    return;
-  }
+  const upstream = upstreamOf(deps, admitted, replier, finish);
+  if (!upstream) return;
   const controller = new AbortController();
   const unregister = deps.register(() => controller.abort());
   const outgoing = upstream.request({
