@@ -6,9 +6,11 @@
  * What counts as what is decided by the tables in sql-rules.ts and sql-functions.ts.
  */
 import { loadModule } from "libpg-query";
+import { LRUCache } from "lru-cache";
 import { SluiceError } from "../../errors.ts";
 import { memoByText } from "./memo.ts";
 import { parseSql } from "./sql-parse.ts";
+import { sqlShape } from "./sql-shape.ts";
 import { type Findings, walkStatement } from "./sql-walk.ts";
 
 export { DANGEROUS_FUNCTIONS, DYNAMIC_SQL_FUNCTIONS, SIDE_EFFECT_FUNCTIONS } from "./sql-functions.ts";
@@ -95,7 +97,40 @@ export function initSqlClassifier(): Promise<void> {
 }
 
 export function createSqlClassifier(options: SqlClassifierOptions = {}): SqlClassifier {
-  return memoByText(classifyUncached, { max: options.cacheSize, maxLength: options.maxCachedLength });
+  const max = options.cacheSize ?? 10_000;
+  const maxLength = options.maxCachedLength ?? 16_384;
+  const exact = memoByText(classifyUncached, { max, maxLength });
+  const byShape = max > 0 ? new LRUCache<string, SqlClassification>({ max }) : undefined;
+  return {
+    classify(text) {
+      const shape = byShape && text.length <= maxLength ? sqlShape(text) : undefined;
+      if (shape === undefined) return exact.classify(text);
+      const hit = byShape?.get(shape);
+      if (hit) return hit;
+      const result = exact.classify(text);
+      if (literalsIrrelevant(result)) byShape?.set(shape, result);
+      return result;
+    },
+    get cached() {
+      return exact.cached + (byShape?.size ?? 0);
+    },
+  };
+}
+
+const PLAIN_DML: ReadonlySet<string> = new Set(["select", "insert", "update", "delete"]);
+
+/**
+ * Whether no literal of the text could have changed its classification, so texts of the same
+ * shape share it: plain DML only, and no set_config (whose setting name is a literal).
+ * Statements such as SET, BEGIN … READ WRITE, EXPLAIN (ANALYZE false) or COPY read literals.
+ */
+function literalsIrrelevant(c: SqlClassification): boolean {
+  return (
+    c.parsed &&
+    c.statements.length > 0 &&
+    c.kinds.every((kind) => PLAIN_DML.has(kind)) &&
+    !c.functions.some((f) => f === "set_config" || f.endsWith(".set_config"))
+  );
 }
 
 const shared = createSqlClassifier();

@@ -1,5 +1,6 @@
 import pg from "pg";
 import { SluiceError } from "../../errors.ts";
+import { shapeKey } from "../../gate/classify/sql-shape.ts";
 import type { Logger } from "../../log.ts";
 import { DEFAULT_SEARCH_PATH, effectivePath, searchPathSchemas } from "./catalog-search-path.ts";
 import { type CatalogLookup, namesNeeded, type QualifiedName, type RelationInfo } from "./lineage/index.ts";
@@ -48,6 +49,8 @@ interface Generation {
   relations: Map<string, RelationInfo | null>;
   /** Function name → the schemas that have a function of that name; null when none. */
   functions: Map<string, readonly string[] | null>;
+  /** "pathKey\0shapeKey" of statements whose every name is already fetched in this generation. */
+  settled: Set<string>;
 }
 
 export { DEFAULT_SEARCH_PATH, searchPathSchemas };
@@ -62,6 +65,8 @@ const RELKINDS: Record<string, RelationInfo["kind"]> = {
 
 /** Nested views need one more round each; past this many the rest stay unknown (lineage masks them). */
 const MAX_ROUNDS = 8;
+/** Bound on the statement shapes remembered as settled per generation. */
+const MAX_SETTLED = 10_000;
 
 export class PgCatalog {
   private readonly ttlMs: number;
@@ -140,14 +145,21 @@ export class PgCatalog {
   /** Everything lineageOf(sql) will ask, views' definitions followed to their base relations. */
   async lookupFor(sql: string, searchPath?: string): Promise<CatalogLookup> {
     const { pathKey } = this.pathOf(searchPath);
+    // Statements of one shape use the same names (literals never name anything): once settled, no walk.
+    const settledKey = `${pathKey}\0${shapeKey(sql)}`;
     let lookup = await this.relations([], searchPath);
+    if (this.gen.settled.has(settledKey) && lookup.cacheKey?.startsWith(`${this.gen.id}\0`)) return lookup;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const needed = namesNeeded(sql, lookup);
       const gen = this.gen;
       const fresh =
         needed.relations.every((n) => gen.relations.has(relationKey(pathKey, n))) &&
         needed.functions.every((f) => gen.functions.has(f.name));
-      if (fresh && lookup.cacheKey?.startsWith(`${gen.id}\0`)) return lookup;
+      if (fresh && lookup.cacheKey?.startsWith(`${gen.id}\0`)) {
+        if (gen.settled.size >= MAX_SETTLED) gen.settled.clear();
+        gen.settled.add(settledKey);
+        return lookup;
+      }
       lookup = await this.relations(needed.relations, searchPath, needed.functions);
     }
     return lookup;
@@ -275,7 +287,14 @@ export class PgCatalog {
   }
 
   private newGeneration(id: number): Generation {
-    return { id, startedAt: this.now(), origins: new Map(), relations: new Map(), functions: new Map() };
+    return {
+      id,
+      startedAt: this.now(),
+      origins: new Map(),
+      relations: new Map(),
+      functions: new Map(),
+      settled: new Set(),
+    };
   }
 }
 

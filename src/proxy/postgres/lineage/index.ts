@@ -28,10 +28,12 @@
  * opaque (unknown lineage that may carry anything). `CatalogLookup.functionKind` says which
  * is which; without it a list of common built-ins is used.
  *
- * Results are cached by statement text when the lookup gives a `cacheKey` (catalog
- * generation and search_path) and knew every name the statement used.
+ * Results are cached by statement shape (text with literals replaced, see sql-shape.ts: no
+ * literal changes lineage) when the lookup gives a `cacheKey` (catalog generation and
+ * search_path) and knew every name the statement used.
  */
 import { LRUCache } from "lru-cache";
+import { shapeKey } from "../../../gate/classify/sql-shape.ts";
 import type { Lin } from "./lin.ts";
 import { namesNeeded } from "./names.ts";
 import { parseStatements } from "./parse.ts";
@@ -106,7 +108,7 @@ const MAX_CACHED_LENGTH = 16_384;
 export function lineageOfStatements(sql: string, catalog: CatalogLookup): StatementLineage[] {
   const key =
     catalog.cacheKey !== undefined && sql.length <= MAX_CACHED_LENGTH
-      ? `${catalog.cacheKey}\0${sql}`
+      ? `${catalog.cacheKey}\0${shapeKey(sql)}`
       : undefined;
   const hit = key === undefined ? undefined : cache.get(key);
   if (hit) return hit;
