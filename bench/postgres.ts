@@ -2,6 +2,7 @@
  * bench/postgres: pgbench -S (select-only) throughput directly against PostgreSQL, through
  * PgBouncer, and through Sluice with full policy, recording and masking — 1 and 8 clients —
  * with ratios to direct and to PgBouncer, and p50/p99 latency added by Sluice at 1 client.
+ * Sluice runs twice: with the SQLite store's writer thread (default) and with inline commits.
  *   npx tsx bench/postgres.ts [--seconds 10] [--mode simple|extended|prepared]
  */
 import { execFile } from "node:child_process";
@@ -72,7 +73,7 @@ const bouncer = await startPgBouncer(db, {
   config: ["default_pool_size = 8"],
 });
 process.env.BENCH_DB_URL = db.url;
-const gate = await startTestGate(`
+const policy = `
 targets: [{ name: bench, protocol: postgres, address: "127.0.0.1:${db.port}", credential: { env: BENCH_DB_URL }, masking: pii }]
 access: [{ name: agents, who: { groups: [agents] }, targets: ["*"], level: read-write }]
 rules:
@@ -85,33 +86,43 @@ masking:
   - name: pii
     columns: [{ column: "*.pgbench_history.*", strategy: redact }]
     detectors: [{ detector: email, strategy: redact }, { detector: aws_access_key_id, strategy: redact }]
-`);
-const proxy = await startPostgresProxy(
-  postgresProxyConfig.parse({ port: 0, allowPasswordWithoutTls: true }),
-  gate.context(),
-);
-const { token } = await gate.credential({ target: "bench", access: "read-write" });
+`;
+async function startSluice(storeWriter: "thread" | "inline") {
+  const gate = await startTestGate(policy, { storeWriter });
+  const proxy = await startPostgresProxy(
+    postgresProxyConfig.parse({ port: 0, allowPasswordWithoutTls: true }),
+    gate.context(),
+  );
+  const { token } = await gate.credential({ target: "bench", access: "read-write" });
+  const conninfo = `host=127.0.0.1 port=${proxy.port} user=agent dbname=bench sslmode=disable`;
+  return { gate, proxy, token, conninfo };
+}
+const sluices = { thread: await startSluice("thread"), inline: await startSluice("inline") };
 const direct = `host=127.0.0.1 port=${db.port} user=${db.user} dbname=${db.database} sslmode=disable`;
 const viaBouncer = `host=127.0.0.1 port=${bouncer.port} user=${bouncer.user} dbname=${bouncer.database} sslmode=disable`;
-const viaSluice = `host=127.0.0.1 port=${proxy.port} user=agent dbname=bench sslmode=disable`;
 
 const rows: string[] = [];
 for (const clients of [1, 8]) {
   const d = await pgbench(direct, db.password, clients);
   const b = await pgbench(viaBouncer, bouncer.password, clients);
-  const s = await pgbench(viaSluice, token, clients);
-  rows.push(
-    `${clients} client(s): direct ${d.tps.toFixed(0)} tps | pgbouncer ${b.tps.toFixed(0)} tps | sluice ${s.tps.toFixed(0)} tps` +
-      ` | sluice/direct ${(s.tps / d.tps).toFixed(2)} | sluice/pgbouncer ${(s.tps / b.tps).toFixed(2)}`,
-  );
-  if (clients === 1)
+  rows.push(`${clients} client(s): direct ${d.tps.toFixed(0)} tps | pgbouncer ${b.tps.toFixed(0)} tps`);
+  for (const [writer, sluice] of Object.entries(sluices)) {
+    const s = await pgbench(sluice.conninfo, sluice.token, clients);
     rows.push(
-      `  latency µs p50/p99: direct ${d.p50}/${d.p99} | pgbouncer ${b.p50}/${b.p99} | sluice ${s.p50}/${s.p99}` +
-        ` | added by sluice p50 ${s.p50 - d.p50} µs, p99 ${s.p99 - d.p99} µs`,
+      `  sluice (${writer} writer) ${s.tps.toFixed(0)} tps | sluice/direct ${(s.tps / d.tps).toFixed(2)}` +
+        ` | sluice/pgbouncer ${(s.tps / b.tps).toFixed(2)}`,
     );
+    if (clients === 1)
+      rows.push(
+        `    latency µs p50/p99: direct ${d.p50}/${d.p99} | pgbouncer ${b.p50}/${b.p99} | sluice ${s.p50}/${s.p99}` +
+          ` | added by sluice p50 ${s.p50 - d.p50} µs, p99 ${s.p99 - d.p99} µs`,
+      );
+  }
 }
 console.log(`pgbench -S -M ${values.mode}, ${SECONDS}s per run, scale 10\n${rows.join("\n")}`);
-await proxy.close();
-await gate.close();
+for (const { proxy, gate } of Object.values(sluices)) {
+  await proxy.close();
+  await gate.close();
+}
 await bouncer.stop();
 await db.stop();

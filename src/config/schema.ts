@@ -17,6 +17,8 @@ const sqliteStore = z
     kind: z.literal("sqlite"),
     /** Database file; default `<dataDir>/sluice.db`. */
     path: z.string().optional(),
+    /** Where commits run: "thread" (a writer thread) or "inline" (the event loop; see SqliteStoreOptions). */
+    writer: z.enum(["thread", "inline"]).optional(),
   })
   .strict();
 

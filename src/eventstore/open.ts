@@ -7,7 +7,7 @@ export async function openStore(config: StoreConfig): Promise<EventStore> {
   switch (config.kind) {
     case "sqlite": {
       const { SqliteEventStore } = await import("./sqlite.ts");
-      return SqliteEventStore.open({ path: config.path as string });
+      return SqliteEventStore.open({ path: config.path as string, writer: config.writer });
     }
     case "postgres": {
       const { PostgresEventStore } = await import("./postgres.ts");

@@ -40,12 +40,21 @@ export interface TestGate extends GateServices {
  */
 export async function startTestGate(
   policyYaml: string,
-  options: { oidc?: OidcVerifier; notifications?: NotificationsConfig; apiKeys?: ApiKeysConfig } = {},
+  options: {
+    oidc?: OidcVerifier;
+    notifications?: NotificationsConfig;
+    apiKeys?: ApiKeysConfig;
+    storeWriter?: "thread" | "inline";
+  } = {},
 ): Promise<TestGate> {
   await initSqlClassifier();
   const dir = makeTempDir("gate");
   const log = createLogger("silent", "test-gw");
-  const store = await SqliteEventStore.open({ path: join(dir.path, "sluice.db"), pollMs: 50 });
+  const store = await SqliteEventStore.open({
+    path: join(dir.path, "sluice.db"),
+    pollMs: 50,
+    writer: options.storeWriter,
+  });
   const scheduler = new InProcessScheduler();
   const key = await loadOrCreateSigningKey(join(dir.path, "keys", "ledger.jwk"));
   let policy: PolicySnapshot = policyFrom(policyYaml);
