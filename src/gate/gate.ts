@@ -8,6 +8,7 @@ import type { EventData, EventInput } from "../events/index.ts";
 import type { EventStore } from "../eventstore/port.ts";
 import { isGatewayCredential } from "../identity/gateway-token.ts";
 import type { ApprovalService } from "./approvals.ts";
+import { capToCredential } from "./credential-scope.ts";
 import type { CredentialWatch } from "./credential-watches.ts";
 import type { CredentialService } from "./credentials.ts";
 import { type Grants, grantKey, TaskGrants } from "./grants.ts";
@@ -189,6 +190,7 @@ export class Gate {
           now: this.now(),
         })
       : { decision: "deny" as const, rule: null, reason: "no policy is published", policyVersion: 0 };
+    decision = capToCredential(decision, command, credential?.access);
     // A grant covers that exact command once, unless policy lets it cover re-runs for a while.
     const reuse = decision.approval?.reuseWithinMs
       ? session.grants.get(grantKey(decision.rule, command))

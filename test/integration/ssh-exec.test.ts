@@ -12,6 +12,7 @@ rules:
     action: require_approval
     match: { ssh: { programs: [hostname] } }
     approval: { groups: [sre], timeout: 1m }
+  - { name: x11-ok, action: allow, match: { ssh: { requests: [x11] } } }
 `;
 // A second target on the same sshd whose knownHosts names another key: its host key is unknown.
 const stranger = (address: string, user: string, keyFile: string) => `
@@ -197,16 +198,73 @@ describe("ssh exec through Sluice (OpenSSH client → Sluice → OpenSSH sshd)",
     expect(refused.stderr).toContain("Permission denied");
   });
 
-  it("ends a connection whose credential is revoked while a command runs", async () => {
+  /** Starts `ssh … args` with `token`; resolves once the upstream command is running (its first output). */
+  const runningWith = async (token: string, args: string[], logLevel?: string) => {
+    const child = h.spawnSsh(args, { token, ...(logLevel ? { logLevel } : {}) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr?.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    return {
+      started: () => stdout.length > 0,
+      ended: async () => {
+        const code = await exited;
+        clearTimeout(timer);
+        return { code, stdout, stderr };
+      },
+    };
+  };
+  const security = { subject: "sec", groups: [], kind: "human" as const };
+
+  it("ends a connection whose credential is revoked while a command runs, telling the agent why", async () => {
     const { token, credentialId } = await h.gate.credential({ target: "web", access: "read-write" });
     const started = Date.now();
-    const running = h.ssh([`web@${LOOPBACK}`, "sleep 20"], { token, timeoutMs: 30_000 });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    await h.gate.credentials.revoke(credentialId, { subject: "sec", groups: [], kind: "human" }, "leaked");
-    const result = await running;
+    const running = await runningWith(token, [`web@${LOOPBACK}`, "echo started; sleep 20"]);
+    await until(running.started);
+    await h.gate.credentials.revoke(credentialId, security, "leaked");
+    const result = await running.ended();
     expect(result.code).not.toBe(0);
     expect(result.code).not.toBe(126); // it ran (allowed) and was cut off, not refused
+    expect(result.stdout).toBe("started\n");
+    expect(result.stderr).toContain(`sluice: credential ${credentialId} was revoked; connection closed`);
     expect(Date.now() - started).toBeLessThan(15_000);
+    const completed = completedOf(await sessionOf("echo started; sleep 20"));
+    expect(completed).toMatchObject({ status: "cancelled" });
+  });
+
+  it("ends a connection whose credential expires while a command runs, telling the agent why", async () => {
+    const { token, credentialId } = await h.gate.credential({
+      target: "web",
+      access: "read-write",
+      ttlMs: 2000,
+    });
+    const running = await runningWith(token, [`web@${LOOPBACK}`, "echo started; sleep 20"]);
+    const result = await running.ended();
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toBe("started\n");
+    expect(result.stderr).toContain(`sluice: credential ${credentialId} expired; connection closed`);
+  });
+
+  it("gives the revocation as the disconnect reason where no command runs (ssh -N)", async () => {
+    const { token, credentialId } = await h.gate.credential({ target: "web", access: "read-write" });
+    const idle = await runningWith(token, ["-N", `web@${LOOPBACK}`], "INFO");
+    const sessions = async () => (await events()).filter((e) => e.type === "SessionStarted").length;
+    const before = await sessions();
+    await until(async () => (await sessions()) > before);
+    await h.gate.credentials.revoke(credentialId, security, "leaked");
+    const result = await idle.ended();
+    expect(result.code).toBe(255);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `Received disconnect from .*: sluice: credential ${credentialId} was revoked; connection closed`,
+      ),
+    );
   });
 
   it("takes the upstream login from <login>@<target>, only when policy allows that login", async () => {
@@ -232,6 +290,15 @@ describe("ssh exec through Sluice (OpenSSH client → Sluice → OpenSSH sshd)",
     const result = await h.ssh([`web@${LOOPBACK}`, "uptime"], { token });
     expect(result.code).toBe(126);
     expect(result.stderr).toContain("scoped to read-only");
+  });
+
+  it("runs the command without X11 where policy allows it but the target refuses it, telling the agent", async () => {
+    // This file's sshd has X11Forwarding off (the default).
+    const result = await h.ssh(["-Y", `web@${LOOPBACK}`, "echo ran"], {
+      env: { DISPLAY: `${LOOPBACK}:1`, XAUTHORITY: "/nonexistent" },
+    });
+    expect(result).toMatchObject({ code: 0, stdout: "ran\n" });
+    expect(result.stderr).toContain("sluice: the target refused X11 forwarding; running without it");
   });
 
   it("refuses an upstream whose host key is not in knownHosts, before any command is decided", async () => {

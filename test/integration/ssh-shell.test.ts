@@ -147,4 +147,29 @@ describe("interactive ssh shell through a real pty: recorded, masked, replayed",
     expect(events[0]?.data).toMatchObject({ target: "locked" });
     expect(events.some((e) => e.type === "OutputRecorded")).toBe(false);
   });
+
+  it("caps a shell by the credential's access level, even where a rule allows shells", async () => {
+    const readOnly = await h.gate.credential({ target: "web", access: "read-only" });
+    const refused = await h.ssh(["-T", `web@${LOOPBACK}`], {
+      token: readOnly.token,
+      input: "echo ran-$((6*7))\n",
+    });
+    expect(refused.code).toBe(126);
+    expect(refused.stdout).not.toContain("ran-42");
+    expect(refused.stderr).toContain("scoped to read-only");
+    const { events } = await sessionEvents(
+      (e) => e.type === "CommandDecided" && e.data.command === "shell" && e.data.rule === "credential-scope",
+    );
+    expect(events.find((e) => e.type === "CommandDecided")?.data).toMatchObject({
+      decision: "deny",
+      reason: "needs read-write access; this session's credential is scoped to read-only",
+    });
+    // The same shell under a read-write credential is what the rule allows.
+    const readWrite = await h.gate.credential({ target: "web", access: "read-write" });
+    const allowed = await h.ssh(["-T", `web@${LOOPBACK}`], {
+      token: readWrite.token,
+      input: "echo ran-$((6*7))\n",
+    });
+    expect(allowed).toMatchObject({ code: 0, stdout: "ran-42\n" });
+  });
 });

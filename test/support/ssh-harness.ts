@@ -7,7 +7,7 @@ import { startSshProxy } from "../../src/proxy/ssh/server.ts";
 import { startTestGate, type TestGate } from "./gate.ts";
 import { LOOPBACK } from "./ports.ts";
 import { run } from "./process.ts";
-import { type SshdServer, startSshd } from "./sshd.ts";
+import { type SshdOptions, type SshdServer, startSshd } from "./sshd.ts";
 import { makeTempDir, type TempDir } from "./tempdir.ts";
 
 /**
@@ -37,6 +37,8 @@ export interface SshRunOptions {
   input?: string;
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** The client's LogLevel (default ERROR); INFO shows e.g. the server's disconnect reason. */
+  logLevel?: string;
 }
 
 export interface SshResult {
@@ -57,11 +59,12 @@ export type PolicyFor = (upstream: {
 export async function startSshHarness(
   policy: PolicyFor,
   config: Record<string, unknown> = {},
+  sshdOptions: SshdOptions = {},
 ): Promise<SshHarness> {
   const dir = makeTempDir("ssh-agent");
   const agentKeyPath = join(dir.path, "agent_ed25519");
   const [sshd] = await Promise.all([
-    startSshd(),
+    startSshd(sshdOptions),
     run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "agent-1", "-f", agentKeyPath]),
   ]);
   const agentPublicKey = readFileSync(`${agentKeyPath}.pub`, "utf8").trim();
@@ -91,7 +94,7 @@ export async function startSshHarness(
     "-o",
     "StrictHostKeyChecking=yes",
     "-o",
-    "LogLevel=ERROR",
+    `LogLevel=${options.logLevel ?? "ERROR"}`,
     "-o",
     "ConnectTimeout=10",
     ...(options.token

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LOOPBACK, readGreeting, waitForPort, withFreePort } from "./ports.ts";
@@ -12,6 +12,8 @@ export interface SshdOptions {
   password?: string;
   /** Extra sshd_config lines. */
   config?: string[];
+  /** Enables X11 forwarding (sshd then needs xauth, installed with apt-get when missing). */
+  x11?: boolean;
 }
 
 export interface SshdServer {
@@ -38,6 +40,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
   const user = options.user ?? "sluice-test";
   await ensureUser(user, options.password);
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // privilege separation needs it
+  if (options.x11) await ensureXauth();
   return withFreePort((port) => startOn(port, user, options));
 }
 
@@ -116,6 +119,7 @@ function sshdConfig(
     "MaxSessions 64",
     "LogLevel VERBOSE",
     "Subsystem sftp internal-sftp",
+    ...(options.x11 ? ["X11Forwarding yes", `XAuthLocation ${XAUTH}`] : []),
     ...(options.config ?? []),
     "",
   ];
@@ -157,4 +161,24 @@ async function retryLocked<T>(action: () => Promise<T>): Promise<T> {
       await sleep(50 * attempt);
     }
   }
+}
+
+const XAUTH = "/usr/bin/xauth";
+
+/** sshd refuses X11 forwarding without xauth (it stores the session's cookie with it). */
+async function ensureXauth(): Promise<void> {
+  if (existsSync(XAUTH)) return;
+  if (process.getuid?.() !== 0) throw new Error("X11 forwarding tests need xauth: apt-get install -y xauth");
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  await run("apt-get", ["install", "-y", "-q", "--no-install-recommends", "xauth"], {
+    env,
+    timeoutMs: 300_000,
+  }).catch(() =>
+    run("apt-get", ["update", "-q"], { env, timeoutMs: 300_000 }).then(() =>
+      run("apt-get", ["install", "-y", "-q", "--no-install-recommends", "xauth"], {
+        env,
+        timeoutMs: 300_000,
+      }),
+    ),
+  );
 }

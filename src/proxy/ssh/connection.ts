@@ -1,5 +1,5 @@
 import type ssh2 from "ssh2";
-import type { AuthContext, ClientInfo, Connection } from "ssh2";
+import type { AuthContext, ClientInfo, Connection, ServerChannel } from "ssh2";
 import type { ClassifiedCommand } from "../../domain/policy/command.ts";
 import type { PolicySnapshot } from "../../domain/policy/decide.ts";
 import type { Target } from "../../domain/policy/document.ts";
@@ -7,6 +7,7 @@ import { globMatch } from "../../domain/policy/match.ts";
 import type { Gate, Session } from "../../gate/gate.ts";
 import type { Logger } from "../../log.ts";
 import { type AgentLogin, AUTH_METHODS, authenticateAgent } from "./agent-auth.ts";
+import { ForwardedBack } from "./agent-x11.ts";
 import type { SshProxyConfig } from "./config.ts";
 import { decideRequest, type Outcome } from "./decision.ts";
 import { handleForwarding } from "./forwarding.ts";
@@ -14,6 +15,7 @@ import type { MaskPool } from "./mask-pool.ts";
 import type { OutputSink } from "./recorder.ts";
 import type { ExitInfo, RelayResult } from "./relay.ts";
 import { handleSession } from "./session-channel.ts";
+import { disconnectWith } from "./ssh2-extras.ts";
 import { connectUpstream } from "./upstream.ts";
 
 /** What the channel handlers of one agent connection share. */
@@ -66,6 +68,8 @@ export class AgentConnection {
   #upstream: Promise<ssh2.Client> | undefined;
   #channels = 0;
   #failures = 0;
+  /** The agent-side channels running exec, shell or sftp: told why when the connection is ended under them. */
+  readonly #running = new Set<ServerChannel>();
   readonly closed: Promise<void>;
 
   constructor(
@@ -102,6 +106,10 @@ export class AgentConnection {
         handleSession(channel, scope, {
           track: (work) => this.#track(work),
           envAllowed: (name) => globMatch(deps.config.env, name),
+          running: (agent) => {
+            this.#running.add(agent);
+            agent.once("close", () => this.#running.delete(agent));
+          },
         });
       });
       handleForwarding(
@@ -159,13 +167,31 @@ export class AgentConnection {
     );
   }
 
-  /** A revoked or expired credential ends the connections that use it, not only their next command. */
+  /**
+   * A revoked or expired credential ends the connections that use it, not only their next command.
+   * Each running exec, shell or sftp is told why on its stderr and closed (OpenSSH prints what it
+   * got before it exits), then the connection ends with the reason in its DISCONNECT.
+   */
   #endWithCredential(session: Session, log: Logger): void {
     const watch = session.watch;
+    const credentialId = session.principal.credential?.credentialId;
     if (!watch) return;
+    let ended = false;
     const end = (why: string) => {
+      if (ended) return;
+      ended = true;
       log.info({ why }, "ending the connection: its credential is no longer valid");
-      this.conn.end();
+      // ASCII only: OpenSSH shows a DISCONNECT's description with anything else escaped.
+      const message = `sluice: credential ${credentialId} ${why === "revoked" ? "was revoked" : "expired"}; connection closed`;
+      const channels = [...this.#running];
+      for (const agent of channels) {
+        if (!agent.stderr.writableEnded) agent.stderr.write(`\r\n${message}\r\n`);
+        agent.close();
+      }
+      // The client answers each close; the DISCONNECT follows once it has (or after a short bound).
+      const closed = channels.map((agent) => new Promise((resolve) => agent.once("close", resolve)));
+      const bound = new Promise((resolve) => setTimeout(resolve, 1000).unref());
+      void Promise.race([Promise.all(closed), bound]).then(() => disconnectWith(this.conn, message));
     };
     watch.onChange((state) => {
       if (state.status !== "active") end(state.status);
@@ -192,6 +218,12 @@ export class AgentConnection {
     const sessionLog = log.child({ sessionId: session.sessionId, target: target.name });
     this.#endWithCredential(session, sessionLog);
     const track = <T>(work: Promise<T>) => this.#track(work);
+    const back = new ForwardedBack(
+      this.conn,
+      () => this.#scope as Promise<ConnectionScope>,
+      () => this.#reserve(),
+      track,
+    );
     return {
       gate,
       session,
@@ -206,9 +238,11 @@ export class AgentConnection {
           target,
           login,
           timeoutMs: config.upstreamConnectTimeoutSeconds * 1000,
+          agent: back.agent,
         }).then((client) => {
           // The upstream went away: nothing more can run, so the agent's connection ends too.
           client.once("close", () => this.conn.end());
+          back.listen(client);
           return client;
         });
         return this.#upstream;

@@ -139,7 +139,8 @@ export function handleForwarding(
   }
 }
 
-function pipeBoth(a: Duplex, b: Duplex, release: () => void): void {
+/** Pipes two channels both ways; `release` (the channel slot) runs once, when either closes. */
+export function pipeBoth(a: Duplex, b: Duplex, release: () => void): void {
   let released = false;
   const done = () => {
     if (!released) release();

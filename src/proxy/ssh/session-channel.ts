@@ -1,14 +1,22 @@
-import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session as SshSession } from "ssh2";
+import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session as SshSession, X11Options } from "ssh2";
 import type { ClassifiedCommand } from "../../domain/policy/command.ts";
 import { classifyExec } from "../../gate/classify/ssh.ts";
 import type { ContentRule } from "../../gate/masking/index.ts";
+import { x11Options } from "./agent-x11.ts";
 import type { ConnectionScope } from "./connection.ts";
 import { DENIED_EXIT_STATUS, denialLine, type Outcome, requestCommand } from "./decision.ts";
 import { contentRules } from "./masking.ts";
 import { ExecCapture, type OutputSink, ShellRecorder } from "./recorder.ts";
 import { relay, type UpstreamEnd, watchEnd } from "./relay.ts";
+import { rearmAgentForwarding } from "./ssh2-extras.ts";
 
 type SshCommand = Extract<ClassifiedCommand, { protocol: "ssh" }>;
+
+/** Agent and X11 forwarding to ask of the upstream with the command, once policy has allowed them. */
+interface Extras {
+  agentForward?: true;
+  x11?: X11Options;
+}
 
 /** sftp's bytes are file transfers, not terminal output: decided and completed, not kept. */
 const UNRECORDED: OutputSink = { write() {}, finish: async () => ({ truncatedBytes: 0 }) };
@@ -17,15 +25,35 @@ const UNRECORDED: OutputSink = { write() {}, finish: async () => ({ truncatedByt
  * One SSH session channel from the agent: pty, env and window size are kept for the upstream;
  * the one "real" request (exec, shell, or subsystem sftp) is decided through the gate, then
  * run upstream and relayed (masked, recorded) or refused with a stderr line and status 126.
+ * Agent and X11 forwarding requests are decided as they come; the command waits for those
+ * decisions and carries the allowed ones upstream.
  */
 export function handleSession(
   channel: SshSession,
   pending: Promise<ConnectionScope>,
-  connection: { track<T>(work: Promise<T>): Promise<T>; envAllowed(name: string): boolean },
+  connection: {
+    track<T>(work: Promise<T>): Promise<T>;
+    envAllowed(name: string): boolean;
+    /** The agent-side channel of the exec, shell or sftp, from its accept to its close. */
+    running(agent: ServerChannel): void;
+  },
 ): void {
   let pty: PseudoTtyInfo | undefined;
   const env: Record<string, string> = {};
   let running: ClientChannel | undefined;
+  let agentForward: Promise<boolean> | undefined;
+  let x11: Promise<X11Options | undefined> | undefined;
+  // Hold notices of these requests come before the command's channel is accepted: kept until it is.
+  const early: string[] = [];
+  let tellAgent: ((line: string) => void) | undefined;
+  const tellEarly = (line: string) => (tellAgent ? tellAgent(line) : early.push(line));
+  const decideExtra = (request: "agent_forward" | "x11", text: string, facts: Record<string, unknown> = {}) =>
+    connection
+      .track(pending.then((scope) => scope.decide(requestCommand(request, text, facts), tellEarly)))
+      .then(
+        (outcome) => outcome.kind === "allow",
+        () => false,
+      );
 
   channel.on("pty", (accept, _reject, info) => {
     pty = info;
@@ -49,48 +77,50 @@ export function handleSession(
       // not a signal name the protocol knows: ignored, as sshd does
     }
   });
-  for (const [event, request] of [
-    ["x11", "x11"],
-    ["auth-agent", "agent_forward"],
-  ] as const) {
-    channel.on(event, (_accept: unknown, reject: (() => void) | undefined) => {
-      // Decided and recorded; relaying either is not supported, so even an allow is answered with a refusal.
-      const text = request === "x11" ? "x11-req" : "auth-agent-req@openssh.com";
-      void connection
-        .track(pending.then((scope) => scope.decide(requestCommand(request, text))))
-        .finally(() => reject?.());
-    });
-  }
+  channel.on("auth-agent", (accept, reject) => {
+    agentForward = decideExtra("agent_forward", "auth-agent-req@openssh.com");
+    void agentForward.then((allowed) => (allowed ? accept?.() : reject?.()));
+  });
+  channel.on("x11", (accept, reject, info) => {
+    const facts = { screen: info.screen, single: info.single };
+    x11 = decideExtra("x11", "x11-req", facts).then((allowed) => (allowed ? x11Options(info) : undefined));
+    void x11.then((options) => (options ? accept?.() : reject?.()));
+  });
 
   channel.on("exec", (accept, _reject, info) => {
     const agent = accept();
+    connection.running(agent);
     const command: SshCommand = {
       protocol: "ssh",
       text: info.command,
       ssh: classifyExec(info.command),
     };
     void connection.track(
-      run(agent, command, (upstream) =>
-        open((cb) => upstream.exec(info.command, { env, ...(pty ? { pty: ptyOptions(pty) } : {}) }, cb)),
+      run(agent, command, (upstream, extras) =>
+        open((cb) =>
+          upstream.exec(info.command, { env, ...extras, ...(pty ? { pty: ptyOptions(pty) } : {}) }, cb),
+        ),
       ),
     );
   });
   channel.on("shell", (accept) => {
     const agent = accept();
+    connection.running(agent);
     const command = requestCommand(
       "shell",
       "shell",
       pty ? { pty: { term: pty.term, cols: pty.cols, rows: pty.rows } } : {},
     );
     void connection.track(
-      run(agent, command, (upstream) =>
-        open((cb) => upstream.shell(pty ? ptyOptions(pty) : false, { env }, cb)),
+      run(agent, command, (upstream, extras) =>
+        open((cb) => upstream.shell(pty ? ptyOptions(pty) : false, { env, ...extras }, cb)),
       ),
     );
   });
   channel.on("subsystem", (accept, reject, info) => {
     if (info.name !== "sftp") return reject?.();
     const agent = accept();
+    connection.running(agent);
     void connection.track(
       run(agent, requestCommand("sftp", "subsystem sftp"), (upstream) =>
         open((cb) => upstream.subsys("sftp", cb)),
@@ -101,9 +131,11 @@ export function handleSession(
   async function run(
     agent: ServerChannel,
     command: SshCommand,
-    start: (upstream: import("ssh2").Client) => ReturnType<typeof open>,
+    start: (upstream: import("ssh2").Client, extras: Extras) => ReturnType<typeof open>,
   ): Promise<void> {
     const tell = (line: string) => agent.stderr.write(`${line}\r\n`);
+    tellAgent = tell;
+    for (const line of early.splice(0)) tell(line);
     const fail = (line: string, status: number) => {
       tell(line);
       agent.exit(status);
@@ -122,6 +154,11 @@ export function handleSession(
       if (outcome.commandId) void scope.completeDenied(outcome, scope.signal.aborted);
       return fail(denialLine(outcome), DENIED_EXIT_STATUS);
     }
+    // Forwarding asked for on this channel goes upstream with the command once its decision is in.
+    const extras: Extras = {};
+    if (await agentForward) extras.agentForward = true;
+    const x11Allowed = await x11;
+    if (x11Allowed) extras.x11 = x11Allowed;
     const startedAt = performance.now();
     // sftp is a binary protocol: masking would corrupt it, and its bytes are not terminal output.
     const sftp = command.ssh.request === "sftp";
@@ -130,7 +167,7 @@ export function handleSession(
     let end: UpstreamEnd;
     try {
       rules = sftp ? [] : contentRules(scope.policy(), outcome.masking, scope.config.maskSecretsByDefault);
-      ({ channel: remote, end } = await start(upstream));
+      ({ channel: remote, end } = await startWith(upstream, extras, start, tell));
     } catch (error) {
       void scope.complete(outcome.commandId, startedAt, {
         status: "error",
@@ -160,6 +197,33 @@ export function handleSession(
     // the connection's end waits for it before SessionEnded, so the agent need not.
     void scope.complete(outcome.commandId, startedAt, { exit: result.exit, masked: result.masked, sink });
     result.finish();
+  }
+}
+
+/**
+ * Starts the command with the forwarding asked for; a target that refuses one runs the command
+ * without it, as OpenSSH does ("X11 forwarding request failed"), telling the agent.
+ */
+async function startWith(
+  upstream: import("ssh2").Client,
+  extras: Extras,
+  start: (upstream: import("ssh2").Client, extras: Extras) => ReturnType<typeof open>,
+  tell: (line: string) => void,
+): ReturnType<typeof open> {
+  for (;;) {
+    if (extras.agentForward) rearmAgentForwarding(upstream);
+    try {
+      return await start(upstream, extras);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (extras.agentForward && /agent forwarding/i.test(message)) {
+        tell("sluice: the target refused agent forwarding; running without it");
+        delete extras.agentForward;
+      } else if (extras.x11 && /X11/.test(message)) {
+        tell("sluice: the target refused X11 forwarding; running without it");
+        delete extras.x11;
+      } else throw error;
+    }
   }
 }
 

@@ -14,6 +14,8 @@ export interface UpstreamOptions {
   target: Target;
   login: string;
   timeoutMs: number;
+  /** Stands in for the agent's SSH agent when the agent forwards it (see agent-x11.ts). */
+  agent?: ssh2.BaseAgent;
 }
 
 export function parseAddress(address: string): { host: string; port: number } {
@@ -61,6 +63,9 @@ export function connectUpstream(options: UpstreamOptions): Promise<ssh2.Client> 
       port,
       username: login,
       ...auth,
+      // Sign-in uses only the target's credential, never the agent forwarded for the target's use.
+      authHandler: ["none", "password" in auth ? "password" : "publickey"],
+      ...(options.agent ? { agent: options.agent } : {}),
       readyTimeout: options.timeoutMs,
       hostVerifier: (key: Buffer) => {
         const check = checkHostKey(known, host, port, key);
