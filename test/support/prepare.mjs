@@ -13,6 +13,8 @@ const REQUIRED = {
   "openssh-server": ["/usr/sbin/sshd"],
   "openssh-client": ["/usr/bin/ssh", "/usr/bin/ssh-keygen"],
   pgbouncer: ["/usr/sbin/pgbouncer"],
+  // sshd needs it for X11 forwarding (it stores the session's cookie with it).
+  xauth: ["/usr/bin/xauth"],
 };
 
 // apt-get consults this script before starting a service; exit 101 means "don't" (the Docker convention).

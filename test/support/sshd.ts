@@ -40,7 +40,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
   const user = options.user ?? "sluice-test";
   await ensureUser(user, options.password);
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // privilege separation needs it
-  if (options.x11) await ensureXauth();
+  if (options.x11) ensureXauth();
   return withFreePort((port) => startOn(port, user, options));
 }
 
@@ -165,20 +165,7 @@ async function retryLocked<T>(action: () => Promise<T>): Promise<T> {
 
 const XAUTH = "/usr/bin/xauth";
 
-/** sshd refuses X11 forwarding without xauth (it stores the session's cookie with it). */
-async function ensureXauth(): Promise<void> {
-  if (existsSync(XAUTH)) return;
-  if (process.getuid?.() !== 0) throw new Error("X11 forwarding tests need xauth: apt-get install -y xauth");
-  const env = { DEBIAN_FRONTEND: "noninteractive" };
-  await run("apt-get", ["install", "-y", "-q", "--no-install-recommends", "xauth"], {
-    env,
-    timeoutMs: 300_000,
-  }).catch(() =>
-    run("apt-get", ["update", "-q"], { env, timeoutMs: 300_000 }).then(() =>
-      run("apt-get", ["install", "-y", "-q", "--no-install-recommends", "xauth"], {
-        env,
-        timeoutMs: 300_000,
-      }),
-    ),
-  );
+/** sshd refuses X11 forwarding without xauth (test/support/prepare.mjs installs it). */
+function ensureXauth(): void {
+  if (!existsSync(XAUTH)) throw new Error("X11 forwarding needs xauth: run `node test/support/prepare.mjs`");
 }
