@@ -81,12 +81,13 @@ rules:
     await gate?.close();
   });
 
-  const kubectl = (...args: string[]) =>
+  const kubectl = (...args: string[]) => kubectlWith(kubeconfig, ...args);
+  const kubectlWith = (config: string, ...args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         "kubectl",
         args,
-        { env: { PATH: process.env.PATH, HOME: gate.dataDir, KUBECONFIG: kubeconfig }, timeout: 60_000 },
+        { env: { PATH: process.env.PATH, HOME: gate.dataDir, KUBECONFIG: config }, timeout: 60_000 },
         (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
       );
     });
@@ -277,6 +278,27 @@ rules:
       decision: "deny",
       classification: { verb: "exec", subresource: "exec", name: "web-1" },
     });
+  });
+
+  it("kubectl get pods -w ends, printing why, when its credential is revoked", async () => {
+    const agent = await gate.credential({ target: "prod", access: "read-only" });
+    const config = join(gate.dataDir, "kubeconfig-revoked");
+    writeFileSync(config, readFileSync(kubeconfig, "utf8").replace(token, agent.token));
+    const watchers = kube.watchers();
+    const watching = kubectlWith(config, "get", "pods", "-w");
+    for (let i = 0; i < 400 && kube.watchers() === watchers; i++) await sleep(25);
+    expect(kube.watchers()).toBe(watchers + 1);
+    await gate.credentials.revoke(agent.credentialId, sre, "task finished early");
+    // kubectl prints the final ERROR event's Status and exits (with 0, as whenever a server ends a watch).
+    const { stdout } = await watching;
+    expect(stdout).toMatch(/web-1\s+1\/1\s+Running/);
+    expect(stdout).toMatch(
+      new RegExp(`\\nFailure\\s+Unauthorized\\s+sluice: credential ${agent.credentialId} was revoked\\n$`),
+    );
+    expect(kube.watchers()).toBe(watchers);
+    const after = await kubectlWith(config, "get", "pods");
+    expect(after.code).not.toBe(0);
+    expect(after.stderr).toContain(`sluice: credential ${agent.credentialId} was revoked`);
   });
 
   it("kubectl logs are masked as text", async () => {

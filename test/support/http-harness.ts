@@ -43,11 +43,19 @@ export interface Upstream {
   received: { method: string; url: string; headers: IncomingMessage["headers"] }[];
   /** Bytes the last /v1/stream response handed to its socket so far. */
   produced: number;
+  /** /v1/drip responses (a line every 50 ms, never ending), uploads and upgraded sockets open right now. */
+  open: { drips: number; tunnels: number; uploads: number };
   stop(): Promise<void>;
 }
 
 export async function startUpstream(): Promise<Upstream> {
-  const state: Upstream = { url: "", received: [], produced: 0, stop: async () => {} };
+  const state: Upstream = {
+    url: "",
+    received: [],
+    produced: 0,
+    open: { drips: 0, tunnels: 0, uploads: 0 },
+    stop: async () => {},
+  };
   const server: Server = createServer(async (req, res) => {
     state.received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
     const url = new URL(req.url ?? "/", "http://upstream.invalid");
@@ -56,6 +64,8 @@ export async function startUpstream(): Promise<Upstream> {
       return;
     }
     if (url.pathname === "/v1/upload") {
+      state.open.uploads++;
+      req.once("close", () => state.open.uploads--);
       const hash = createHash("sha256");
       let bytes = 0;
       try {
@@ -93,6 +103,17 @@ export async function startUpstream(): Promise<Upstream> {
       return;
     }
     if (url.pathname === "/v1/slow") return; // never answers
+    if (url.pathname === "/v1/drip") {
+      res.writeHead(200, { "content-type": "text/plain" });
+      state.open.drips++;
+      let n = 0;
+      const timer = setInterval(() => res.write(`line ${++n}\n`), 50);
+      res.once("close", () => {
+        clearInterval(timer);
+        state.open.drips--;
+      });
+      return;
+    }
     if (url.pathname === "/v1/config") {
       res.writeHead(200, { "content-type": "text/plain" }).end(CONFIG_TEXT);
       return;
@@ -127,6 +148,8 @@ export async function startUpstream(): Promise<Upstream> {
   server.on("upgrade", (req: IncomingMessage, socket) => {
     state.received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
     socket.write("HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: echo\r\n\r\n");
+    state.open.tunnels++;
+    socket.once("close", () => state.open.tunnels--);
     socket.on("data", (data: Buffer) => socket.write(data.toString().toUpperCase()));
     socket.on("end", () => socket.end());
   });
@@ -140,8 +163,11 @@ export async function startUpstream(): Promise<Upstream> {
   return state;
 }
 
-export const policy = (upstream: string) => `
-targets:
+export const KUBE_CLUSTER_TOKEN = "cluster-admin-token-5d0c2e7b91";
+
+/** The orders policy; with `kube`, also a Kubernetes target `prod` at that address. */
+export const policy = (upstream: string, kube?: string) => `
+targets:${kube ? `\n  - { name: prod, protocol: kubernetes, address: "${kube}", credential: { env: KUBE_CLUSTER_TOKEN } }` : ""}
   - name: orders
     protocol: http
     address: "${upstream}/"
@@ -187,11 +213,15 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** The upstream, a gate with the orders policy, the HTTP port (plain HTTP) and an agent's token. */
-export async function startHarness(): Promise<Harness> {
+/**
+ * The upstream, a gate with the orders policy, the HTTP port (plain HTTP) and an agent's token.
+ * `kube`: the address of a Kubernetes API (test/support/kube-api.ts, checking KUBE_CLUSTER_TOKEN) for target `prod`.
+ */
+export async function startHarness(options: { kube?: string } = {}): Promise<Harness> {
   process.env.ORDERS_UPSTREAM_TOKEN = UPSTREAM_TOKEN;
+  process.env.KUBE_CLUSTER_TOKEN = KUBE_CLUSTER_TOKEN;
   const upstream = await startUpstream();
-  const gate = await startTestGate(policy(upstream.url));
+  const gate = await startTestGate(policy(upstream.url, options.kube));
   const proxy = await startHttpProxy(
     httpProxyConfig.parse({
       port: 0,

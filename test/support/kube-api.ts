@@ -33,6 +33,8 @@ export interface KubeApi {
   secrets: Map<string, KubeObject>;
   /** Sends a watch event to every open watch on that resource. */
   emit(resource: "pods" | "secrets", type: "ADDED" | "MODIFIED" | "DELETED", object: KubeObject): void;
+  /** Writes raw bytes to every open watch on that resource (an event split across writes). */
+  writeRaw(resource: "pods" | "secrets", text: string): void;
   /** Open watch streams right now. */
   watchers(): number;
   stop(): Promise<void>;
@@ -291,6 +293,9 @@ export async function startKubeApi(
         if (watch.namespace && watch.namespace !== object.metadata.namespace) continue;
         watch.res.write(`${JSON.stringify({ type, object })}\n`);
       }
+    },
+    writeRaw(resource, text) {
+      for (const watch of watches) if (watch.resource === resource) watch.res.write(text);
     },
     watchers: () => watches.size,
     async stop() {

@@ -12,6 +12,7 @@ import type { HttpProxyConfig } from "./config.ts";
 import { credentialRules } from "./masking-rules.ts";
 import { recordedHeaders } from "./recording.ts";
 import type { Replier, Reply } from "./replies.ts";
+import { endedBy } from "./revocation.ts";
 import { ambiguousPath, routeRequest } from "./routing.ts";
 import type { HttpSessions, Lease } from "./sessions.ts";
 import { impersonates, type Upstreams } from "./upstream.ts";
@@ -155,10 +156,19 @@ export async function admit(
     const outcome = await Promise.race([
       waiting,
       sleep(deps.config.holdWaitSeconds * 1000, "pending" as const, {
-        signal: AbortSignal.any([gone, stopTimer.signal]),
+        signal: AbortSignal.any([gone, stopTimer.signal, lease.cut]),
       }).catch(() => "gone" as const),
     ]);
     stopTimer.abort();
+    const endedInHold = endedBy(lease.cut);
+    if (outcome === "gone" && endedInHold && !gone.aborted) {
+      // The credential ended during the hold: the request is refused; the approval ends with the session.
+      const { code, message } = endedInHold;
+      reply({ status: 401, reason: "Unauthorized", message });
+      complete({ status: "cancelled", error: { code, message }, masked: [] });
+      lease.release();
+      return null;
+    }
     if (outcome === "gone") {
       complete({
         status: "cancelled",
@@ -187,6 +197,14 @@ export async function admit(
       return null;
     }
     verdict = outcome;
+  }
+  const ended = verdict.kind === "deny" ? lease.credentialEnded() : null;
+  if (ended) {
+    // Refused by the gate because the credential ended: 401 saying so, as for the requests after it.
+    reply({ status: 401, reason: "Unauthorized", message: ended.message });
+    complete({ status: "denied", error: { code: ended.code, message: ended.message }, masked: [] });
+    lease.release();
+    return null;
   }
   if (verdict.kind === "deny") {
     const rule = verdict.rule ? ` (rule ${verdict.rule})` : "";

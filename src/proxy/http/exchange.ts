@@ -9,13 +9,17 @@ import { responseMasking } from "./masking-rules.ts";
 import { finisher, upstreamOf } from "./outcome.ts";
 import { BodyCapture, BodyTooLarge, recordedHeaders, recordedOutput } from "./recording.ts";
 import type { Replier } from "./replies.ts";
+import { type CredentialEnded, endedBy, endResponse, WatchTail } from "./revocation.ts";
 import { LiteralScrubber } from "./scrub.ts";
+import { Timers, UpstreamTimeout } from "./timers.ts";
 import { downstreamHeaders, scrubText, upstreamHeaders } from "./upstream.ts";
 
 /**
  * One admitted request: forwarded upstream with the gateway's credential, its body streamed
  * (and counted against the limit), the response streamed back through masking and the
- * credential scrubber with backpressure, then recorded as CommandCompleted.
+ * credential scrubber with backpressure, then recorded as CommandCompleted. When the session's
+ * credential is revoked or expires mid-way, the exchange ends: 401 if nothing was answered yet,
+ * a final ERROR event for a Kubernetes watch, otherwise the response is cut.
  */
 
 const DECOMPRESSORS: Record<string, () => Transform> = {
@@ -72,7 +76,38 @@ export async function forward(
     finish({ status: "error", error: { code, message }, masked: [], ...record() });
   };
 
+  const cut = admitted.lease.cut;
+  if (cut.aborted) {
+    const ended = endedBy(cut) as CredentialEnded;
+    refuse(401, "Unauthorized", ended.code, ended.message);
+    return;
+  }
+  // Where the exchange is when its credential ends decides how it ends (see onCut).
+  let phase: "request" | "response" | "done" = "request";
+  let cutBy: CredentialEnded | null = null;
+  let responding: IncomingMessage | undefined;
+  let tail: WatchTail | null = null;
   const timers = new Timers();
+  const onCut = () => {
+    if (phase === "done") return;
+    cutBy = endedBy(cut);
+    if (!cutBy) return;
+    const ended = cutBy;
+    if (phase === "request") {
+      // Answered before the upstream is dropped: a client still uploading may only see the reset.
+      replier.send({ kubernetes, status: 401, reason: "Unauthorized", message: ended.message });
+      controller.abort(ended);
+      return;
+    }
+    context.log.info(
+      { target: target.name, commandId: admitted.commandId, credentialId: ended.credentialId },
+      tail
+        ? "kubernetes watch ended: credential no longer valid"
+        : "http response cut: credential no longer valid",
+    );
+    endResponse(ended, responding as IncomingMessage, res, tail, timers);
+  };
+  cut.addEventListener("abort", onCut, { once: true });
   try {
     const outgoing = upstream.request({
       agent: upstream.agent,
@@ -122,7 +157,10 @@ export async function forward(
     } catch (error) {
       await sending;
       const cause = sendError instanceof BodyTooLarge ? sendError : error;
-      if (gone.aborted)
+      if (cutBy) {
+        const { code, message } = cutBy;
+        finish({ status: "error", error: { code, message }, masked: [], ...record() });
+      } else if (gone.aborted)
         finish({
           status: "cancelled",
           error: { code: "CLIENT_GONE", message: "the agent left" },
@@ -140,6 +178,14 @@ export async function forward(
     }
     timers.clear("connect");
     timers.clear("response");
+    if (cutBy) {
+      // Cut while the response was on its way: the 401 is already sent.
+      upRes.destroy();
+      const { code, message } = cutBy as CredentialEnded;
+      finish({ status: "error", error: { code, message }, masked: [], ...record() });
+      return;
+    }
+    responding = upRes;
 
     const status = upRes.statusCode ?? 502;
     const headers = downstreamHeaders(upRes.headers, upstream);
@@ -184,9 +230,14 @@ export async function forward(
     if (masker) stages.push(masker.stream);
     const scrubber = upstream.secrets.length > 0 && !noBody ? new LiteralScrubber(upstream.secrets) : null;
     if (scrubber) stages.push(scrubber);
+    if (kubernetes && command.http.verb === "watch" && !noBody && status < 300) {
+      tail = new WatchTail();
+      stages.push(tail);
+    }
     if (stages.length > 1 || masker || scrubber) delete headers["content-length"];
 
     res.writeHead(status, headers);
+    phase = "response";
     if (!streaming)
       timers.start("idle", timeouts.idleTimeoutSeconds, () => upRes.destroy(new UpstreamTimeout("idle")));
     let failure: unknown = null;
@@ -199,6 +250,7 @@ export async function forward(
         failure = error;
       });
     }
+    phase = "done";
     const findings: MaskedField[] = masker ? masker.findings() : [];
     if (scrubber && scrubber.count > 0)
       findings.push({ field: "body", rule: "upstream-credential", count: scrubber.count });
@@ -210,6 +262,21 @@ export async function forward(
         : { capture: responseCapture, kind: encoding === "identity" || masker ? kind : "binary" },
     });
     const tag = `${status} ${STATUS_CODES[status] ?? ""}`.trim();
+    if (cutBy) {
+      const { code, message } = cutBy as CredentialEnded;
+      const how =
+        tail?.finished && res.writableFinished
+          ? "the watch ended with an ERROR event"
+          : "the response was cut";
+      finish({
+        status: "error",
+        tag,
+        error: { code, message: `${message}: ${how}` },
+        masked: findings,
+        ...recorded,
+      });
+      return;
+    }
     if (failure) {
       const cancelled = gone.aborted;
       const refused = isSluiceError(failure);
@@ -234,49 +301,14 @@ export async function forward(
       ...recorded,
     });
   } finally {
+    phase = "done";
+    cut.removeEventListener("abort", onCut);
     timers.clearAll();
     gone.removeEventListener("abort", abort);
     unregister();
   }
 }
 
-export class UpstreamTimeout extends Error {
-  constructor(phase: "connect" | "response" | "idle") {
-    super(
-      phase === "connect"
-        ? "the upstream did not accept a connection in time"
-        : phase === "response"
-          ? "the upstream did not answer in time"
-          : "the upstream stopped sending the response",
-    );
-  }
-}
-
 function codeOf(error: unknown): string {
   return (error as { code?: string }).code ?? (error as Error).message;
-}
-
-/** Named timers of one exchange. */
-class Timers {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-
-  start(name: string, seconds: number, fire: () => void): void {
-    this.clear(name);
-    this.#timers.set(name, setTimeout(fire, seconds * 1000));
-  }
-
-  refresh(name: string): void {
-    this.#timers.get(name)?.refresh();
-  }
-
-  clear(name: string): void {
-    const timer = this.#timers.get(name);
-    if (timer) clearTimeout(timer);
-    this.#timers.delete(name);
-  }
-
-  clearAll(): void {
-    for (const timer of this.#timers.values()) clearTimeout(timer);
-    this.#timers.clear();
-  }
 }

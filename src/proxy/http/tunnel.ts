@@ -4,6 +4,7 @@ import type { Admitted, ProxyDeps } from "./admission.ts";
 import { finisher, type Outcome, upstreamOf } from "./outcome.ts";
 import { recordedHeaders } from "./recording.ts";
 import type { Replier } from "./replies.ts";
+import { type CredentialEnded, endedBy } from "./revocation.ts";
 import { LiteralScrubber } from "./scrub.ts";
 import { downstreamHeaders, upstreamHeaders } from "./upstream.ts";
 
@@ -11,7 +12,8 @@ import { downstreamHeaders, upstreamHeaders } from "./upstream.ts";
  * Upgrade requests (Kubernetes exec/attach/portforward over WebSocket or SPDY, any WebSocket
  * API), once policy allowed them: the upstream's 101 is relayed and bytes flow both ways with
  * backpressure until either side closes. The framed streams are not decoded, so what is
- * recorded is the request, the upgrade and the byte counts each way, not the content.
+ * recorded is the request, the upgrade and the byte counts each way, not the content. A
+ * credential revoked or expired closes both sides (or answers 401 before the upgrade).
  */
 
 export async function tunnel(
@@ -28,6 +30,33 @@ export async function tunnel(
   const requestHeaders = recordedHeaders(req.headers);
   const upstream = upstreamOf(deps, admitted, replier, finish);
   if (!upstream) return;
+  const cut = admitted.lease.cut;
+  const cutOutcome = (ended: CredentialEnded, extra: Partial<Outcome> = {}): Outcome => ({
+    masked: [],
+    ...extra,
+    status: "error",
+    error: { code: ended.code, message: ended.message },
+  });
+  if (cut.aborted) {
+    const ended = endedBy(cut) as CredentialEnded;
+    replier.send({ kubernetes, status: 401, reason: "Unauthorized", message: ended.message });
+    finish(cutOutcome(ended));
+    return;
+  }
+  // Set once the tunnel is up: closes both sides, recording why.
+  let close: ((why: string, ended?: CredentialEnded) => void) | null = null;
+  const onCut = () => {
+    const ended = endedBy(cut);
+    if (!ended) return;
+    deps.context.log.info(
+      { target: admitted.target.name, commandId: admitted.commandId, credentialId: ended.credentialId },
+      "http tunnel closed: credential no longer valid",
+    );
+    if (close) close("credential ended", ended);
+    else if (replier.sent) socket.destroy();
+    else controller.abort(ended);
+  };
+  cut.addEventListener("abort", onCut, { once: true });
   const controller = new AbortController();
   const unregister = deps.register(() => controller.abort());
   const outgoing = upstream.request({
@@ -72,12 +101,12 @@ export async function tunnel(
         socket.pipe(upSocket);
         upSocket.pipe(socket);
         let ended = false;
-        const end = (why: string) => {
+        const end = (why: string, credential?: CredentialEnded) => {
           if (ended) return;
           ended = true;
           socket.destroy();
           upSocket.destroy();
-          resolve({
+          const outcome: Outcome = {
             status: "ok",
             tag: "101 Switching Protocols",
             masked: [],
@@ -85,8 +114,10 @@ export async function tunnel(
               request: { headers: requestHeaders },
               upgrade: { protocol: upRes.headers.upgrade ?? null, ended: why, bytes },
             }),
-          });
+          };
+          resolve(credential ? cutOutcome(credential, outcome) : outcome);
         };
+        close = end;
         // pipe() passes each side's end on; a socket closes once both of its directions ended.
         socket.once("close", () => end("agent closed"));
         upSocket.once("close", () => end("upstream closed"));
@@ -123,6 +154,12 @@ export async function tunnel(
       outgoing.on("error", (error) => {
         clearTimeout(timer);
         if (answered) return;
+        const ended = endedBy(cut);
+        if (ended) {
+          replier.send({ kubernetes, status: 401, reason: "Unauthorized", message: ended.message });
+          resolve(cutOutcome(ended));
+          return;
+        }
         if (socket.destroyed) {
           resolve({
             status: "cancelled",
@@ -139,6 +176,7 @@ export async function tunnel(
     finish(outcome);
   } finally {
     clearTimeout(timer);
+    cut.removeEventListener("abort", onCut);
     unregister();
   }
 }
