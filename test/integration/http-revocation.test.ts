@@ -50,6 +50,12 @@ describe("revocation and expiry of requests in flight on the HTTP port", () => {
     rest.catch(() => {});
     return {
       text: () => text,
+      /** The body read as watch events, one JSON object a line. */
+      events: () =>
+        text
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line)),
       done: () => done,
       /** Settles when the body ends: resolves on a clean end, rejects when the connection was cut. */
       rest,
@@ -105,11 +111,7 @@ describe("revocation and expiry of requests in flight on the HTTP port", () => {
 
     await revoke(agent.credentialId);
     await watch.rest;
-    const events = watch
-      .text()
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line));
+    const events = watch.events();
     expect(events.map((e) => e.type)).toEqual(["ADDED", "MODIFIED", "ERROR"]);
     expect(events.at(-1)).toEqual({
       type: "ERROR",
@@ -166,11 +168,7 @@ describe("revocation and expiry of requests in flight on the HTTP port", () => {
     await revoke(agent.credentialId);
     kube.writeRaw("pods", `${event.slice(half)}\n`);
     await watch.rest;
-    const events = watch
-      .text()
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line));
+    const events = watch.events();
     expect(events.map((e) => e.type)).toEqual(["ADDED", "MODIFIED", "ERROR"]);
     expect(events[1].object.metadata.name).toBe("web-4");
   });
@@ -180,7 +178,7 @@ describe("revocation and expiry of requests in flight on the HTTP port", () => {
     const watch = reader(await as(agent.token, "/prod/api/v1/namespaces/default/pods?watch=true"));
     await watch.next(/"ADDED"/);
     await watch.rest;
-    const last = JSON.parse(watch.text().trim().split("\n").at(-1) as string);
+    const last = watch.events().at(-1);
     expect(last).toMatchObject({
       type: "ERROR",
       object: { kind: "Status", code: 401, message: `sluice: credential ${agent.credentialId} expired` },

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../src/eventstore/port.ts";
 import { collect, until } from "../support/events.ts";
 import { LOOPBACK } from "../support/ports.ts";
+import { captureOutput } from "../support/process.ts";
 import { type SshHarness, startSshHarness, webPolicy } from "../support/ssh-harness.ts";
 
 const rules = `
@@ -110,18 +111,7 @@ describe("ssh exec through Sluice (OpenSSH client → Sluice → OpenSSH sshd)",
       child.once("close", () => reject(new Error(`ssh ended before the hold notice: ${stderr}`)));
     });
   };
-  const outcome = (child: ChildProcess) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      let stdout = "";
-      let stderr = "";
-      child.stdout?.on("data", (chunk) => {
-        stdout += chunk;
-      });
-      child.stderr?.on("data", (chunk) => {
-        stderr += chunk;
-      });
-      child.once("close", (code) => resolve({ code, stdout, stderr }));
-    });
+  const outcome = (child: ChildProcess) => captureOutput(child).ended;
 
   it("holds a risky command, tells the agent how it is approved, and runs it once approved", async () => {
     const child = h.spawnSsh([`web@${LOOPBACK}`, "hostname"]);
@@ -200,25 +190,8 @@ describe("ssh exec through Sluice (OpenSSH client → Sluice → OpenSSH sshd)",
 
   /** Starts `ssh … args` with `token`; resolves once the upstream command is running (its first output). */
   const runningWith = async (token: string, args: string[], logLevel?: string) => {
-    const child = h.spawnSsh(args, { token, ...(logLevel ? { logLevel } : {}) });
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr?.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    return {
-      started: () => stdout.length > 0,
-      ended: async () => {
-        const code = await exited;
-        clearTimeout(timer);
-        return { code, stdout, stderr };
-      },
-    };
+    const output = captureOutput(h.spawnSsh(args, { token, ...(logLevel ? { logLevel } : {}) }));
+    return { started: () => output.stdout().length > 0, ended: () => output.ended };
   };
   const security = { subject: "sec", groups: [], kind: "human" as const };
 

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { trackProcess } from "./reaper.ts";
@@ -225,4 +225,36 @@ export async function launchServer<T>(
     await stop();
     throw failure;
   }
+}
+
+export interface CapturedOutput {
+  /** What the child printed so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when the child has ended (it is killed after `timeoutMs`); rejects if it could not start. */
+  ended: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** Collects a child's stdout and stderr as text until it ends. */
+export function captureOutput(child: ChildProcess, timeoutMs = 30_000): CapturedOutput {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const ended = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+  return { stdout: () => stdout, stderr: () => stderr, ended };
 }

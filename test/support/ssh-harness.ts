@@ -6,7 +6,7 @@ import { sshProxyConfig } from "../../src/proxy/ssh/config.ts";
 import { startSshProxy } from "../../src/proxy/ssh/server.ts";
 import { startTestGate, type TestGate } from "./gate.ts";
 import { LOOPBACK } from "./ports.ts";
-import { run } from "./process.ts";
+import { captureOutput, run } from "./process.ts";
 import { type SshdOptions, type SshdServer, startSshd } from "./sshd.ts";
 import { makeTempDir, type TempDir } from "./tempdir.ts";
 
@@ -126,25 +126,12 @@ export async function startSshHarness(
     dir,
     agentPublicKey,
     spawnSsh,
-    ssh: (args, options = {}) =>
-      new Promise((resolve, reject) => {
-        const child = spawnSsh(args, options);
-        let stdout = "";
-        let stderr = "";
-        child.stdout?.on("data", (chunk) => {
-          stdout += chunk;
-        });
-        child.stderr?.on("data", (chunk) => {
-          stderr += chunk;
-        });
-        child.stdin?.end(options.input ?? "");
-        const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
-        child.on("error", reject);
-        child.on("close", (code) => {
-          clearTimeout(timer);
-          resolve({ code, stdout, stderr });
-        });
-      }),
+    ssh: (args, options = {}) => {
+      const child = spawnSsh(args, options);
+      const output = captureOutput(child, options.timeoutMs);
+      child.stdin?.end(options.input ?? "");
+      return output.ended;
+    },
     async close() {
       await proxy.close();
       await gate.close();

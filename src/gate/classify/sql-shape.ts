@@ -28,6 +28,16 @@ function isIdentChar(code: number): boolean {
 
 const isDigit = (code: number) => code >= 48 && code <= 57;
 
+/** The index after the quoted token opening at `start` (a doubled quote stays inside), or -1 if unterminated. */
+function afterQuoted(text: string, start: number, quote: "'" | '"'): number {
+  for (let j = start + 1; ; ) {
+    const q = text.indexOf(quote, j);
+    if (q === -1) return -1;
+    if (text[q + 1] !== quote) return q + 1;
+    j = q + 2;
+  }
+}
+
 /** The shape of `text`, or undefined when it has no literal to replace or the lexer cannot vouch for it. */
 export function sqlShape(text: string): string | undefined {
   if (text.includes("\u0001")) return undefined;
@@ -41,35 +51,16 @@ export function sqlShape(text: string): string | undefined {
     const prevIdent = i > 0 && isIdentChar(text.charCodeAt(i - 1));
     if (c === 39 /* ' */) {
       if (prevIdent) return undefined; // E'…', U&'…', B'…', X'…', N'…'
-      let j = i + 1;
-      for (;;) {
-        const q = text.indexOf("'", j);
-        if (q === -1) return undefined;
-        if (text.charCodeAt(q + 1) === 39) {
-          j = q + 2;
-          continue;
-        }
-        j = q + 1;
-        break;
-      }
+      const j = afterQuoted(text, i, "'");
+      if (j === -1) return undefined;
       // With standard_conforming_strings off a backslash escapes: never guess.
       if (text.slice(i, j).includes("\\")) return undefined;
       out += text.slice(copied, i) + STRING;
       copied = i = j;
       replaced = true;
     } else if (c === 34 /* " */) {
-      let j = i + 1;
-      for (;;) {
-        const q = text.indexOf('"', j);
-        if (q === -1) return undefined;
-        if (text.charCodeAt(q + 1) === 34) {
-          j = q + 2;
-          continue;
-        }
-        j = q + 1;
-        break;
-      }
-      i = j;
+      i = afterQuoted(text, i, '"');
+      if (i === -1) return undefined;
     } else if (c === 45 /* - */ && text.charCodeAt(i + 1) === 45) {
       const end = text.indexOf("\n", i);
       i = end === -1 ? n : end + 1;
