@@ -1,3 +1,4 @@
+import type { CompiledProfile } from "../../gate/masking/profile.ts";
 import {
   type BackendFrame,
   decodeCommandComplete,
@@ -9,6 +10,7 @@ import { B } from "./codec/codes.ts";
 import { errorResponse } from "./codec/server-messages.ts";
 import type { Conversation, Unit } from "./conversation.ts";
 import { maskServerMessage } from "./error-masking.ts";
+import { maskNotification } from "./notification-masking.ts";
 import type { ResultStream } from "./result-stream.ts";
 
 const EXTENDED_RESPONSE_KINDS = new Set(["parse", "bind", "close", "describe", "execute"]);
@@ -19,6 +21,12 @@ const EXTENDED_RESPONSE_KINDS = new Set(["parse", "bind", "close", "describe", "
  * to the result stream for masking and recording. Frames that need no change pass as they are.
  */
 export class ResponseFlow {
+  /**
+   * The masking profile of the latest command the upstream answered: notifications arrive
+   * between commands too. Never reset to none by a command without a verdict (fail closed).
+   */
+  private profile: CompiledProfile | null = null;
+
   constructor(
     private readonly conv: Conversation,
     private readonly results: ResultStream,
@@ -62,8 +70,10 @@ export class ResponseFlow {
         return this.results.copyData(raw);
       case B.NoticeResponse:
         return this.maskMessage(head, raw);
+      case B.NotificationResponse:
+        return this.onNotification(head, raw);
       default:
-        // NotificationResponse, ParameterStatus, CopyDone, CopyBoth: relayed as they are.
+        // ParameterStatus, CopyDone, CopyBoth: relayed as they are.
         return raw;
     }
   }
@@ -101,11 +111,27 @@ export class ResponseFlow {
     if (!current || !profile) return raw;
     return maskServerMessage(raw, current.text, {
       redactQuoted: profile.hasColumnRules,
+      redactRaised: profile.hasColumnRules,
       rules: profile.contentRules,
     });
   }
 
+  /** A payload may carry anything the sender read: content detectors run over it (see notification-masking.ts). */
+  private onNotification(head: Unit | undefined, raw: Buffer): Buffer {
+    const current = head?.kind === "query" || head?.kind === "execute" ? head.current : null;
+    const profile = current?.profile ?? this.profile;
+    if (!profile) return raw;
+    // Recorded with the command in flight, if any (a notification can also arrive between commands).
+    return maskNotification(
+      raw,
+      profile.contentRules,
+      current && !current.refusal ? current.run.tally : undefined,
+    );
+  }
+
   private onStatementDone(head: Unit | undefined, tag: string | undefined): void {
+    if ((head?.kind === "query" || head?.kind === "execute") && head.current.profile)
+      this.profile = head.current.profile;
     if (head?.kind === "query") {
       this.results.end(head.current, tag);
       head.current.statement++;

@@ -4,6 +4,7 @@ import type { PgCatalog } from "./catalog.ts";
 import type { FieldDescription } from "./codec/backend.ts";
 import { type CopyShape, copyShape } from "./copy-masking.ts";
 import { lineageOfStatements, maskPlanFor, type StatementLineage } from "./lineage/index.ts";
+import { sideChannelRefusal } from "./notification-masking.ts";
 import { type ColumnPlan, isScannable } from "./row-masking.ts";
 
 /** What is known about a statement text before it runs. */
@@ -47,6 +48,9 @@ export class CatalogResultPlanner implements ResultPlanner {
         deny: `Sluice masks COPY output only in text and CSV formats with default delimiters (masking profile ${profile.name} applies)`,
       };
     const lookup = await this.catalog.lookupFor(text);
+    const sideChannel = sideChannelRefusal(text, lookup, profile);
+    if (sideChannel)
+      return { deny: `masking profile ${profile.name} refuses this statement: ${sideChannel}` };
     const lineage = lineageOfStatements(text, lookup);
     const rules = rulesOf(profile);
     for (const statement of lineage) {
