@@ -3,10 +3,12 @@
  * PgBouncer, and through Sluice with full policy, recording and masking — 1 and 8 clients —
  * with ratios to direct and to PgBouncer, and p50/p99 latency added by Sluice at 1 client.
  * Sluice runs twice: with the SQLite store's writer thread (default) and with inline commits.
+ * A bare Node.js TCP pass-through (no policy, no recording) shows what any Node proxy adds here.
  *   npx tsx bench/postgres.ts [--seconds 10] [--mode simple|extended|prepared]
  */
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { postgresProxyConfig } from "../src/proxy/postgres/config.ts";
@@ -98,6 +100,16 @@ async function startSluice(storeWriter: "thread" | "inline") {
   return { gate, proxy, token, conninfo };
 }
 const sluices = { thread: await startSluice("thread"), inline: await startSluice("inline") };
+// The floor: bytes piped both ways, nothing decided or recorded.
+const passThrough = createServer((client) => {
+  const upstream = connect(db.port, "127.0.0.1");
+  client.pipe(upstream).pipe(client);
+  client.on("error", () => upstream.destroy());
+  upstream.on("error", () => client.destroy());
+});
+await new Promise<void>((resolve) => passThrough.listen(0, "127.0.0.1", resolve));
+const passPort = (passThrough.address() as { port: number }).port;
+const viaPassThrough = `host=127.0.0.1 port=${passPort} user=${db.user} dbname=${db.database} sslmode=disable`;
 const direct = `host=127.0.0.1 port=${db.port} user=${db.user} dbname=${db.database} sslmode=disable`;
 const viaBouncer = `host=127.0.0.1 port=${bouncer.port} user=${bouncer.user} dbname=${bouncer.database} sslmode=disable`;
 
@@ -105,7 +117,12 @@ const rows: string[] = [];
 for (const clients of [1, 8]) {
   const d = await pgbench(direct, db.password, clients);
   const b = await pgbench(viaBouncer, bouncer.password, clients);
-  rows.push(`${clients} client(s): direct ${d.tps.toFixed(0)} tps | pgbouncer ${b.tps.toFixed(0)} tps`);
+  const n = await pgbench(viaPassThrough, db.password, clients);
+  rows.push(
+    `${clients} client(s): direct ${d.tps.toFixed(0)} tps | pgbouncer ${b.tps.toFixed(0)} tps` +
+      ` | node pass-through ${n.tps.toFixed(0)} tps` +
+      (clients === 1 ? ` (adds p50 ${n.p50 - d.p50} µs: the floor for a Node.js proxy)` : ""),
+  );
   for (const [writer, sluice] of Object.entries(sluices)) {
     const s = await pgbench(sluice.conninfo, sluice.token, clients);
     rows.push(
@@ -124,5 +141,6 @@ for (const { proxy, gate } of Object.values(sluices)) {
   await proxy.close();
   await gate.close();
 }
+passThrough.close();
 await bouncer.stop();
 await db.stop();
