@@ -1,10 +1,17 @@
 /**
  * The search_path a session resolves unqualified relation and function names with. The proxy
- * cannot read the agent session's setting (ParameterStatus does not report it), so it passes
- * what it knows (the role's default, or what the agent SET through the gateway).
+ * reads the agent session's real setting from the upstream (see search-path-probe.ts) and
+ * passes it, `"$user"` resolved; while it is not known it passes UNKNOWN_SEARCH_PATH.
  */
 
 export const DEFAULT_SEARCH_PATH = '"$user", public';
+
+/**
+ * A search_path that resolves no unqualified relation name (and counts any function that
+ * exists outside pg_catalog as possibly the one called): the session's path is not known, so
+ * lineage says unknown and the masking profile masks or denies. No real setting has a NUL.
+ */
+export const UNKNOWN_SEARCH_PATH = "\0unknown";
 
 /** The schemas of a search_path setting, in order: quoted names kept, others lower-cased, `$user` replaced. */
 export function searchPathSchemas(setting: string, user?: string): string[] {
@@ -17,6 +24,11 @@ export function searchPathSchemas(setting: string, user?: string): string[] {
     } else if (name !== "") schemas.push(name);
   }
   return schemas;
+}
+
+/** A setting naming exactly these schemas (each quoted), which searchPathSchemas reads back unchanged. */
+export function searchPathSetting(schemas: readonly string[]): string {
+  return schemas.map((s) => `"${s.replaceAll('"', '""')}"`).join(", ");
 }
 
 /**

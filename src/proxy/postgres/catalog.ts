@@ -2,7 +2,12 @@ import pg from "pg";
 import { SluiceError } from "../../errors.ts";
 import { shapeKey } from "../../gate/classify/sql-shape.ts";
 import type { Logger } from "../../log.ts";
-import { DEFAULT_SEARCH_PATH, effectivePath, searchPathSchemas } from "./catalog-search-path.ts";
+import {
+  DEFAULT_SEARCH_PATH,
+  effectivePath,
+  searchPathSchemas,
+  UNKNOWN_SEARCH_PATH,
+} from "./catalog-search-path.ts";
 import { type CatalogLookup, namesNeeded, type QualifiedName, type RelationInfo } from "./lineage/index.ts";
 
 /**
@@ -278,6 +283,8 @@ export class PgCatalog {
   }
 
   private pathOf(searchPath: string | undefined): { path: string[]; pathKey: string } {
+    // Not known: no schema is searched (a real path always holds pg_catalog, so "?" is no real key).
+    if (searchPath === UNKNOWN_SEARCH_PATH) return { path: [], pathKey: "?" };
     const path = effectivePath(searchPathSchemas(searchPath ?? this.defaultPath, this.options.user));
     return { path, pathKey: path.join(",") };
   }
@@ -317,7 +324,8 @@ function lookupOf(gen: Generation, path: readonly string[], pathKey: string): Ca
         return schema === "pg_catalog" ? "builtin" : "user";
       }
       // A function of that name in a schema on the path may overload (and win over) the built-in.
-      if (schemas.some((s) => s !== "pg_catalog" && path.includes(s))) return "user";
+      // With the path not known (empty), any schema may be on it.
+      if (schemas.some((s) => s !== "pg_catalog" && (path.length === 0 || path.includes(s)))) return "user";
       return schemas.includes("pg_catalog") ? "builtin" : undefined;
     },
   };

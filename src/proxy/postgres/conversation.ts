@@ -7,6 +7,7 @@ import type { Logger } from "../../log.ts";
 import type { FieldDescription } from "./codec/backend.ts";
 import { CommandRun, rowsOfTag } from "./command-run.ts";
 import type { ResultPlanner, StatementInfo } from "./result-plan.ts";
+import type { ProbeReply } from "./search-path-probe.ts";
 
 export type Status = "I" | "T" | "E";
 
@@ -30,7 +31,9 @@ export type Unit =
   | { kind: "parse" | "bind" | "close" | "sync"; swallow: boolean }
   | { kind: "describe"; target: "S" | "P"; name: string; swallow: boolean }
   | { kind: "query"; current: Run; swallow: false }
-  | { kind: "execute"; current: Run; portal: string; swallow: false };
+  | { kind: "execute"; current: Run; portal: string; swallow: false }
+  /** Sluice's own search_path probe (Close, Close, Parse, Bind, Execute, Sync): answered up to its ReadyForQuery. */
+  | { kind: "probe"; reply: ProbeReply; swallow: true };
 
 export interface Statement {
   text: string;
@@ -55,6 +58,7 @@ export class Conversation {
   readonly statements = new Map<string, Statement>();
   readonly portals = new Map<string, Portal>();
   readonly units: Unit[] = [];
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     status: Status,
@@ -84,7 +88,24 @@ export class Conversation {
   shift(): Unit | undefined {
     const unit = this.units.shift();
     if (unit?.kind === "query") this.record(unit.current);
+    if (this.units.length === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
     return unit;
+  }
+
+  /** Resolves once the upstream owes nothing more (see atBoundary: never wait on an unfinished batch). */
+  idle(): Promise<void> {
+    if (this.units.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Whether everything sent upstream ends in a ReadyForQuery, so the upstream becomes idle without more client input. */
+  atBoundary(): boolean {
+    const last = this.units[this.units.length - 1];
+    return last === undefined || last.kind === "query" || last.kind === "sync" || last.kind === "probe";
   }
 
   /** CommandCompleted for a run that ended (refusals are recorded when refused). */

@@ -17,8 +17,9 @@ const EXTENDED_RESPONSE_KINDS = new Set(["parse", "bind", "close", "describe", "
 
 /**
  * Upstream → client: matches each frame to what the upstream owed (in order), keeps the
- * transaction status, hides the answers to messages Sluice sent itself, and hands result rows
- * to the result stream for masking and recording. Frames that need no change pass as they are.
+ * transaction status, hides the answers to messages Sluice sent itself (refusal parts, Describes,
+ * search_path probes), and hands result rows to the result stream for masking and recording.
+ * Frames that need no change pass as they are.
  */
 export class ResponseFlow {
   /**
@@ -36,6 +37,14 @@ export class ResponseFlow {
   frame(frame: BackendFrame): Buffer | null | Promise<Buffer | null> {
     const { code, raw } = frame;
     const head = this.conv.units[0];
+    if (head !== undefined && head.kind === "probe" && head.reply.take(frame)) {
+      // Sluice's own question: the agent sees none of its answer.
+      if (code === B.ReadyForQuery) {
+        this.conv.status = head.reply.status ?? this.conv.status;
+        this.conv.shift();
+      }
+      return null;
+    }
     switch (code) {
       case B.DataRow:
         if (this.results.open || head?.kind !== "execute") return this.results.row(raw);

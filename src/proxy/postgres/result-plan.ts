@@ -1,9 +1,17 @@
+import type { SqlClassification } from "../../gate/classify/sql.ts";
 import type { CompiledProfile } from "../../gate/masking/profile.ts";
 import type { MaskStrategy } from "../../gate/masking/types.ts";
 import type { PgCatalog } from "./catalog.ts";
+import { UNKNOWN_SEARCH_PATH } from "./catalog-search-path.ts";
 import type { FieldDescription } from "./codec/backend.ts";
 import { type CopyShape, copyShape } from "./copy-masking.ts";
-import { lineageOfStatements, maskPlanFor, type StatementLineage } from "./lineage/index.ts";
+import {
+  type CatalogLookup,
+  lineageOfStatements,
+  maskPlanFor,
+  namesNeeded,
+  type StatementLineage,
+} from "./lineage/index.ts";
 import { sideChannelRefusal } from "./notification-masking.ts";
 import { type ColumnPlan, isScannable } from "./row-masking.ts";
 
@@ -13,11 +21,30 @@ export interface StatementInfo {
   lineage: StatementLineage[];
   /** Set for a COPY statement. */
   copy?: CopyShape;
+  /** It calls a function that is not a built-in (views' included): it may change the search_path. */
+  callsUserCode?: boolean;
+}
+
+/** How a statement's names resolve, from the session. */
+export interface NameContext {
+  /** The session's search_path (UNKNOWN_SEARCH_PATH: not known, nothing unqualified resolves). */
+  searchPath: string;
+  /** The text's classification. */
+  sql: SqlClassification;
+  /** It calls functions the parser cannot tell are built-ins: the catalog says (StatementInfo.callsUserCode). */
+  checkCalls: boolean;
 }
 
 export interface ResultPlanner {
-  /** Before the statement runs; `deny` when the profile refuses what lineage cannot vouch for. */
-  prepare(text: string, profile: CompiledProfile): Promise<StatementInfo | { deny: string }>;
+  /**
+   * Before the statement runs; `deny` when the profile refuses what lineage cannot vouch for.
+   * Without `names`, unqualified names resolve along the default search_path.
+   */
+  prepare(
+    text: string,
+    profile: CompiledProfile,
+    names?: NameContext,
+  ): Promise<StatementInfo | { deny: string }>;
   /** At the result's RowDescription (or COPY start); async only when column origins are not cached. */
   columns(
     fields: FieldDescription[],
@@ -41,14 +68,30 @@ type Rule = { strategy: MaskStrategy; rule: string };
 export class CatalogResultPlanner implements ResultPlanner {
   constructor(private readonly catalog: PgCatalog) {}
 
-  async prepare(text: string, profile: CompiledProfile): Promise<StatementInfo | { deny: string }> {
+  async prepare(
+    text: string,
+    profile: CompiledProfile,
+    names?: NameContext,
+  ): Promise<StatementInfo | { deny: string }> {
     const copy = /copy/i.test(text) ? copyShape(text) : undefined;
     if (copy?.direction === "to" && (copy.format === "binary" || copy.custom))
       return {
         deny: `Sluice masks COPY output only in text and CSV formats with default delimiters (masking profile ${profile.name} applies)`,
       };
-    const lookup = await this.catalog.lookupFor(text);
-    const sideChannel = sideChannelRefusal(text, lookup, profile);
+    let searchPath = names?.searchPath;
+    let lookup = await this.catalog.lookupFor(text, searchPath);
+    const userCode =
+      names !== undefined &&
+      (names.checkCalls || readsView(names.sql, lookup)) &&
+      callsUserCode(text, lookup);
+    if (userCode && searchPath !== UNKNOWN_SEARCH_PATH && names.sql.statements.length > 1) {
+      // The function may change the path for the text's later statements: they resolve nothing.
+      searchPath = UNKNOWN_SEARCH_PATH;
+      lookup = await this.catalog.lookupFor(text, searchPath);
+    }
+    const sideChannel =
+      sideChannelRefusal(text, lookup, profile) ??
+      (searchPath === UNKNOWN_SEARCH_PATH ? unresolvedSideChannel(text, lookup, profile) : null);
     if (sideChannel)
       return { deny: `masking profile ${profile.name} refuses this statement: ${sideChannel}` };
     const lineage = lineageOfStatements(text, lookup);
@@ -59,7 +102,9 @@ export class CatalogResultPlanner implements ResultPlanner {
       if (plan.action === "deny")
         return { deny: `masking profile ${profile.name} refuses this statement: ${plan.reason}` };
     }
-    return copy ? { lineage, copy } : { lineage };
+    const info: StatementInfo = copy ? { lineage, copy } : { lineage };
+    if (userCode) info.callsUserCode = true;
+    return info;
   }
 
   columns(
@@ -113,6 +158,38 @@ function plan(
       scan: scanning && isScannable(field.typeOid),
     };
   });
+}
+
+/** Whether the statement reads a view (whose definition may call functions the text does not name). */
+function readsView(sql: SqlClassification, lookup: CatalogLookup): boolean {
+  for (const s of sql.statements)
+    for (const name of s.reads) {
+      const dot = name.lastIndexOf(".");
+      const schema = dot < 0 ? null : name.slice(name.lastIndexOf(".", dot - 1) + 1, dot);
+      if (lookup.relation(schema, dot < 0 ? name : name.slice(dot + 1))?.kind === "view") return true;
+    }
+  return false;
+}
+
+/** Whether any function the text calls (views' definitions included) is not a built-in, or is not known. */
+function callsUserCode(text: string, lookup: CatalogLookup): boolean {
+  for (const f of namesNeeded(text, lookup).functions)
+    if (lookup.functionKind?.(f.schema, f.name) !== "builtin") return true;
+  return false;
+}
+
+/**
+ * With the session's search_path unknown, no unqualified relation resolves, so the side-channel
+ * check cannot see which columns pg_notify or set_config could reach: refused while so.
+ */
+function unresolvedSideChannel(text: string, lookup: CatalogLookup, profile: CompiledProfile): string | null {
+  if (!profile.hasColumnRules || !/notify|set_config/i.test(text)) return null;
+  const unresolved = namesNeeded(text, lookup).relations.find(
+    (n) => n.schema === null && !lookup.relation(null, n.name),
+  );
+  return unresolved
+    ? `it may carry columns of ${unresolved.name} out of band, and which relation that names is not known until Sluice has re-read the session's search_path (run a search_path change as a statement of its own)`
+    : null;
 }
 
 const rulesCache = new WeakMap<CompiledProfile, (column: string) => Rule | null>();

@@ -11,6 +11,7 @@ import { Outbox } from "./outbox.ts";
 import { ResponseFlow } from "./response-flow.ts";
 import type { ResultPlanner } from "./result-plan.ts";
 import { ResultStream } from "./result-stream.ts";
+import { SessionSearchPath } from "./search-path.ts";
 import { StatementFlow } from "./statement-flow.ts";
 import type { UpstreamConnection } from "./upstream.ts";
 
@@ -61,6 +62,7 @@ export class PgProxySession {
       session,
       context,
       planner,
+      new SessionSearchPath(upstream.searchPath),
       (raw) => this.toUpstream.push(raw),
       (raw) => this.toClient.push(raw),
       {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ClassifiedCommand } from "../../domain/policy/command.ts";
-import { classifySql } from "../../gate/classify/sql.ts";
+import { classifySql, type SqlClassification } from "../../gate/classify/sql.ts";
 import type { Session, Verdict } from "../../gate/gate.ts";
 import type { CompiledProfile } from "../../gate/masking/profile.ts";
 import { maskingProfile } from "../../gate/masking/profiles.ts";
@@ -11,12 +11,24 @@ import type { FrontendMessage } from "./codec/frontend.ts";
 import { noticeResponse } from "./codec/server-messages.ts";
 import type { Conversation, Run } from "./conversation.ts";
 import { refusalMessages, refusalQuery } from "./refusal.ts";
-import type { ResultPlanner, StatementInfo } from "./result-plan.ts";
+import type { NameContext, ResultPlanner, StatementInfo } from "./result-plan.ts";
+import type { SessionSearchPath } from "./search-path.ts";
 
 interface Early {
   profile: CompiledProfile;
   info: Promise<StatementInfo | { deny: string }>;
 }
+
+/** Client messages before which a stale search_path is re-read: those that start or continue a batch. */
+const PROBE_BEFORE = new Set<FrontendMessage["type"]>([
+  "query",
+  "parse",
+  "bind",
+  "describe",
+  "execute",
+  "close",
+  "sync",
+]);
 
 /** What the statement flow may do to the connection it serves. */
 export interface Lifecycle {
@@ -38,6 +50,7 @@ export class StatementFlow {
     private readonly session: Session,
     private readonly context: ProxyContext,
     private readonly planner: ResultPlanner,
+    private readonly path: SessionSearchPath,
     private readonly upstream: (raw: Buffer) => void,
     private readonly client: (raw: Buffer) => void,
     private readonly life: Lifecycle,
@@ -50,8 +63,27 @@ export class StatementFlow {
     return true;
   }
 
-  /** Forwards or handles one client message; returns a promise when the gate must be asked first. */
+  /** Forwards or handles one client message; returns a promise when the gate (or the upstream) must be asked first. */
   handle(m: FrontendMessage): Promise<void> | undefined {
+    // Mid-batch (no Sync yet) the upstream cannot be asked: statements there resolve no names until the Sync.
+    if (this.path.stale && PROBE_BEFORE.has(m.type) && this.conv.atBoundary()) return this.probeFirst(m);
+    return this.route(m);
+  }
+
+  /**
+   * A statement that may have changed the search_path went upstream: once the upstream is idle,
+   * ask it for the path (its answer is swallowed), then go on with the message held. Inside a
+   * failed transaction block the probe would fail too: the path stays unknown until the block ends.
+   */
+  private async probeFirst(m: FrontendMessage): Promise<void> {
+    await this.conv.idle();
+    if (this.life.closed()) return;
+    if (this.conv.status !== "E") await this.path.reread(this.conv, this.upstream);
+    if (this.life.closed()) return;
+    await this.route(m);
+  }
+
+  private route(m: FrontendMessage): Promise<void> | undefined {
     const send = this.upstream;
     switch (m.type) {
       case "query":
@@ -100,8 +132,10 @@ export class StatementFlow {
         send(m.raw);
         return;
       case "terminate":
-        send(m.raw);
-        this.life.end("client terminated the session");
+        // Answers to statements pipelined before it are still owed, as PostgreSQL would send them.
+        if (this.conv.units.length > 0 && this.conv.atBoundary())
+          return this.conv.idle().then(() => this.terminate(m.raw));
+        this.terminate(m.raw);
         return;
       case "functionCall":
         // The fast-path interface calls any function by OID, past statement policy.
@@ -115,16 +149,25 @@ export class StatementFlow {
     }
   }
 
+  private terminate(raw: Buffer): void {
+    this.upstream(raw);
+    this.life.end("client terminated the session");
+  }
+
   private async runQuery(text: string, raw: Buffer): Promise<void> {
-    const early = this.prepareEarly(text);
-    const verdict = await this.decide(text, undefined);
+    const sql = classifySql(text);
+    const effect = this.path.effectOf(text, sql);
+    const names = this.path.names(effect, sql);
+    const early = this.prepareEarly(text, names);
+    const verdict = await this.decide(text, sql, undefined);
     if (!verdict) return;
     const current = this.conv.newRun(verdict.commandId, verdict, text);
     if (verdict.kind === "deny") return this.refuse(current, "query", verdict.reason, verdict.rule);
-    const info = await this.prepared(text, current, early);
+    const info = await this.prepared(text, current, early, names);
     if (info && "deny" in info) return this.refuse(current, "query", info.deny, verdict.rule);
     current.info = info;
     this.conv.units.push({ kind: "query", current, swallow: false });
+    this.path.forwarded(effect, sql, info);
     this.upstream(raw);
   }
 
@@ -137,12 +180,15 @@ export class StatementFlow {
       this.upstream(raw);
       return;
     }
-    const early = this.prepareEarly(portal.text);
-    const verdict = await this.decide(portal.text, portal.params);
+    const sql = classifySql(portal.text);
+    const effect = this.path.effectOf(portal.text, sql);
+    const names = this.path.names(effect, sql);
+    const early = this.prepareEarly(portal.text, names);
+    const verdict = await this.decide(portal.text, sql, portal.params);
     if (!verdict) return;
     const current = this.conv.newRun(verdict.commandId, verdict, portal.text);
     if (verdict.kind === "deny") return this.refuse(current, "execute", verdict.reason, verdict.rule);
-    const info = await this.prepared(portal.text, current, early);
+    const info = await this.prepared(portal.text, current, early, names);
     if (info && "deny" in info) return this.refuse(current, "execute", info.deny, verdict.rule);
     current.info = info;
     if (current.profile && portal.fields === undefined) {
@@ -151,6 +197,7 @@ export class StatementFlow {
       this.upstream(up.describe("P", portalName));
     }
     this.conv.units.push({ kind: "execute", current, portal: portalName, swallow: false });
+    this.path.forwarded(effect, sql, info);
     this.upstream(raw);
   }
 
@@ -158,7 +205,7 @@ export class StatementFlow {
    * Lineage work for the target's own masking profile starts before the decision, so it runs
    * while the decision is being made durable; the verdict usually names that same profile.
    */
-  private prepareEarly(text: string): Early | undefined {
+  private prepareEarly(text: string, names: NameContext): Early | undefined {
     const policy = this.context.policy();
     let profile: CompiledProfile | null = null;
     try {
@@ -167,7 +214,7 @@ export class StatementFlow {
       return undefined; // an undefined profile is refused once the verdict names it
     }
     if (!profile) return undefined;
-    const info = this.planner.prepare(text, profile);
+    const info = this.planner.prepare(text, profile, names);
     info.catch(() => {}); // awaited (and its failure reported) only if the verdict uses it
     return { profile, info };
   }
@@ -176,18 +223,20 @@ export class StatementFlow {
     text: string,
     current: Run,
     early: Early | undefined,
+    names: NameContext,
   ): Promise<StatementInfo | { deny: string } | null> {
     if (!current.profile) return Promise.resolve(null);
     if (early && early.profile === current.profile) return early.info;
-    return this.planner.prepare(text, current.profile);
+    return this.planner.prepare(text, current.profile, names);
   }
 
   /** The gate's verdict, waiting out a hold; null when the session ended meanwhile. */
   private async decide(
     text: string,
+    sql: SqlClassification,
     params: (string | null)[] | undefined,
   ): Promise<Extract<Verdict, { kind: "allow" | "deny" }> | null> {
-    const command: ClassifiedCommand = { protocol: "postgres", text, sql: classifySql(text) };
+    const command: ClassifiedCommand = { protocol: "postgres", text, sql };
     const verdict = await this.context.gate.decide(this.session, command, params);
     if (verdict.kind !== "hold") return verdict;
     this.client(

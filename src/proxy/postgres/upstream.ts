@@ -12,6 +12,7 @@ import {
   decodeReadyForQuery,
 } from "./codec/backend.ts";
 import { B } from "./codec/codes.ts";
+import { PROBE_MESSAGES, type ProbeAnswer, ProbeReply } from "./search-path-probe.ts";
 import { SocketFrames } from "./socket-frames.ts";
 import type { UpstreamSettings } from "./upstream-settings.ts";
 
@@ -33,12 +34,15 @@ export interface UpstreamConnection {
   status: "I" | "T" | "E";
   /** Frames that arrived after ReadyForQuery (e.g. an early NOTIFY), to deliver first. */
   leftover: BackendFrame[];
+  /** The session's search_path and current user right after login (role and database defaults applied); null if unreadable. */
+  searchPath: ProbeAnswer | null;
   framer: BackendFramer;
 }
 
 /**
  * Opens the gateway's own connection to the target: optional TLS (libpq sslmode semantics),
- * then the server's choice of SCRAM-SHA-256, md5, cleartext or trust, up to ReadyForQuery.
+ * then the server's choice of SCRAM-SHA-256, md5, cleartext or trust, up to ReadyForQuery;
+ * then reads the session's search_path (see search-path-probe.ts) before the client is told it is ready.
  */
 export async function connectUpstream(
   settings: UpstreamSettings,
@@ -61,13 +65,21 @@ export async function connectUpstream(
       else if (frame.code === B.BackendKeyData) backendKey = decodeBackendKeyData(frame.raw);
       else if (frame.code === B.ErrorResponse) throw upstreamError(frame.raw);
       else if (frame.code === B.ReadyForQuery) {
+        decodeReadyForQuery(frame.raw); // checks the frame; the status the client gets is the probe's
+        socket.write(PROBE_MESSAGES);
+        const reply = new ProbeReply();
+        while (reply.status === undefined) {
+          const answer = await next();
+          if (!reply.take(answer) && answer.code === B.ParameterStatus) parameterFrames.push(answer.raw);
+        }
         return {
           socket,
           parameterFrames,
           backendKey,
-          status: decodeReadyForQuery(frame.raw),
+          status: reply.status,
           leftover: frames.detach(),
           framer,
+          searchPath: reply.answer,
         };
       }
       // NoticeResponse during startup is dropped: it concerns the gateway's own login.
