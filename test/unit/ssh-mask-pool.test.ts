@@ -60,6 +60,32 @@ describe("masking on worker threads (MaskPool)", () => {
     stream.destroy();
   });
 
+  it("stops taking input while the masked output is not read, and resumes when it is", async () => {
+    const stream = pool.stream(rules, 16 * 1024);
+    const chunk = Buffer.alloc(64 * 1024, "lorem ipsum dolor sit amet ");
+    const total = 96; // 6 MiB, three times what the pool may hold of one stream
+    let accepted = 0;
+    const allAccepted = new Promise<void>((resolve) => {
+      for (let i = 0; i < total; i++)
+        stream.write(chunk, () => {
+          if (++accepted === total) resolve();
+        });
+    });
+    // Nobody reads: the worker masks what it was given, then the writes stall (a bounded wait:
+    // taking longer to get there only accepts less).
+    await Promise.race([allAccepted, new Promise((resolve) => setTimeout(resolve, 500))]);
+    expect(accepted * chunk.length).toBeLessThanOrEqual(2 * 1024 * 1024 + chunk.length);
+    expect(stream.readableLength).toBeLessThanOrEqual(2 * 1024 * 1024);
+    let read = 0;
+    stream.on("data", (data: Buffer) => {
+      read += data.length;
+    });
+    await allAccepted;
+    stream.end();
+    await new Promise((resolve) => stream.on("end", resolve));
+    expect(read).toBe(total * chunk.length);
+  });
+
   it("masks in place when it has no workers", async () => {
     const inline = new MaskPool(0);
     const text = `key ${secrets[0]} end`;

@@ -1,4 +1,5 @@
-import type { Span } from "./types.ts";
+import { type Finder, firstFrom, type Subject } from "./prefilter.ts";
+import type { DetectorName, Scanner, Span } from "./types.ts";
 
 /**
  * Small building blocks shared by the detectors: ASCII class tables, the regex scan loop, and
@@ -43,30 +44,11 @@ export function partialTrigger(text: string, triggers: readonly string[], ignore
  * Streaming finality for detectors whose every read stops at the first character outside
  * `set`: an attempt before the text's trailing run of `set` is decided.
  */
-export function runPending(set: CharSet, reach: number): (text: string) => number {
-  return (text) => {
+export function runPending(set: CharSet, reach: number): (subject: Subject) => number {
+  return ({ text }) => {
     const floor = Math.max(0, text.length - reach);
     return Math.max(floor, trailingRun(text, set, floor));
   };
-}
-
-/**
- * Streaming finality for trigger-anchored detectors: the first trigger at or after `from`
- * whose attempt `isOpen` says could still change, or a trigger cut by the text's end.
- */
-export function firstOpenTrigger(
-  text: string,
-  trigger: RegExp,
-  literals: readonly string[],
-  from: number,
-  isOpen: (at: number) => boolean,
-): number {
-  trigger.lastIndex = from;
-  for (let m = trigger.exec(text); m !== null; m = trigger.exec(text)) {
-    if (isOpen(m.index)) return m.index;
-    trigger.lastIndex = m.index + 1;
-  }
-  return Math.max(from, partialTrigger(text, literals, trigger.ignoreCase));
 }
 
 /** Picks the masked region of a regex match, or null when the match fails validation. */
@@ -91,30 +73,52 @@ export function scanRegex(re: RegExp, pick: Pick, text: string, from: number, ou
 }
 
 /**
- * The same loop for a regex whose matches all begin with `trigger`: the trigger is found with
- * indexOf and the sticky regex tried only there, much faster when the trigger is one common
- * character. `sticky` must have the y flag.
+ * The regex scan loop run only at `candidates` (ascending): `sticky` is the scan's regex with
+ * the y flag instead of g. The same matches as scanRegex when every accepted match begins at
+ * a candidate, since the global regex finds the leftmost position where it matches, and there
+ * it matches exactly as the sticky one does.
  */
-export function scanAnchored(
-  trigger: string,
+export function scanCandidates(
   sticky: RegExp,
   pick: Pick,
   text: string,
+  candidates: readonly number[],
   from: number,
   out: Span[],
 ): void {
-  for (let at = text.indexOf(trigger, from); at !== -1; ) {
+  let floor = from;
+  for (let i = firstFrom(candidates, from); i < candidates.length; i++) {
+    const at = candidates[i] as number;
+    if (at < floor) continue;
     sticky.lastIndex = at;
     const m = sticky.exec(text);
-    const region = m === null ? null : pick(m, text);
-    if (m === null || region === null) {
-      at = text.indexOf(trigger, at + 1);
-      continue;
-    }
+    if (m === null) continue;
+    const region = pick(m, text);
+    if (region === null) continue;
     const resume = at + m[0].length;
     out.push({ at, start: region.start, end: region.end, resume });
-    at = text.indexOf(trigger, resume);
+    floor = resume;
   }
+}
+
+/** A detector that is one global regex, tried where `candidates` points; see scanCandidates. */
+export function regexScanner(
+  name: DetectorName,
+  re: RegExp,
+  pick: Pick,
+  candidates: Finder,
+  reach: number,
+  pendingFrom: (subject: Subject) => number,
+): Scanner {
+  const sticky = new RegExp(re.source, `${re.flags.replace("g", "")}y`);
+  return {
+    name,
+    reach,
+    scan: (subject, from, out) =>
+      scanCandidates(sticky, pick, subject.text, subject.find(candidates), from, out),
+    reference: (text, from, out) => scanRegex(re, pick, text, from, out),
+    pendingFrom,
+  };
 }
 
 /** The whole match is the masked region. */

@@ -1,3 +1,5 @@
+import type { Subject } from "./prefilter.ts";
+
 /**
  * The vocabulary of the masking engine: which detectors exist, how a match is masked, and
  * what a masking pass reports. Policy masking profiles are written in these terms.
@@ -67,13 +69,18 @@ export interface Span {
 export interface Scanner {
   readonly name: DetectorName;
   readonly reach: number;
-  /** Appends, in order, every match whose attempt starts at or after `from`. */
-  scan(text: string, from: number, out: Span[]): void;
+  /**
+   * Appends, in order, every match whose attempt starts at or after `from`, trying only where
+   * the detector's prefilter points (prefilter.ts).
+   */
+  scan(subject: Subject, from: number, out: Span[]): void;
+  /** The same matches by a plain scan of the whole text: what the tests hold `scan` to. */
+  reference(text: string, from: number, out: Span[]): void;
   /**
    * For streaming: a position such that every attempt starting before it is decided by `text`
    * alone (appending text cannot change it). At least `text.length - reach`.
    */
-  pendingFrom(text: string): number;
+  pendingFrom(subject: Subject): number;
 }
 
 /**

@@ -6,7 +6,7 @@ import { startTsWorker } from "../../runtime/ts-worker.ts";
 /**
  * Masking off the main thread: the SSH port's main thread decrypts, relays and encrypts, while
  * worker threads run the detectors, so a large output uses two cores instead of queueing both
- * jobs on one. Each stream sticks to one worker (its MaskingStream state lives there); streams
+ * jobs on one. Each stream sticks to one worker (its ChunkMasker state lives there); streams
  * are spread over the workers in turn. With no workers, streams mask in place.
  */
 
@@ -26,10 +26,20 @@ export interface MaskingTransform extends Transform {
   findings(): MaskFinding[];
 }
 
-/** Bytes a stream may have posted to its worker and not yet had processed; past it, writes wait. */
-const MAX_IN_FLIGHT = 1024 * 1024;
+/**
+ * Bytes a stream may have posted to its worker or queued, not yet masked; past it, writes wait.
+ * (Masked output not yet read holds writes back too: Transform defers a late callback then.)
+ */
+const MAX_IN_FLIGHT = 2 * 1024 * 1024;
 /** Largest message to a worker when chunks have piled up while it was busy. */
 const MAX_MESSAGE = 256 * 1024;
+/**
+ * While the worker masks, the next chunks are posted once this much has piled up: it finds
+ * them queued when done instead of waiting for the main thread (busy with SSH crypto) to reply.
+ */
+const POST_AHEAD = 64 * 1024;
+/** Bytes posted and not yet answered, above which chunks wait for the worker to answer. */
+const MAX_POSTED = 4 * MAX_MESSAGE;
 
 export class MaskPool {
   readonly #workers: { worker: Worker; streams: Map<number, RemoteMaskingStream> }[] = [];
@@ -69,8 +79,9 @@ export class MaskPool {
 
 /**
  * The main thread's side of one stream. A chunk goes to the worker at once when none is being
- * masked; chunks arriving meanwhile are sent together when it replies, so a bulk output
- * travels in few large messages and a keystroke in one small one.
+ * masked; chunks arriving meanwhile are sent together, once POST_AHEAD bytes are waiting or
+ * when the worker replies, so a bulk output travels in few large messages with the next one
+ * always queued, and a keystroke in one small message.
  */
 class RemoteMaskingStream extends Transform implements MaskingTransform {
   #inFlight = 0;
@@ -96,7 +107,8 @@ class RemoteMaskingStream extends Transform implements MaskingTransform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
-    if (this.#inFlight === 0) this.#send();
+    if (this.#inFlight === 0 || (this.#pendingBytes >= POST_AHEAD && this.#inFlight < MAX_POSTED))
+      this.#send();
     if (this.#inFlight + this.#pendingBytes < MAX_IN_FLIGHT) callback();
     else this.#waiting = callback;
   }
@@ -129,8 +141,8 @@ class RemoteMaskingStream extends Transform implements MaskingTransform {
       return;
     }
     this.#inFlight -= message.bytes;
-    if (this.#pendingBytes > 0) this.#send();
-    else if (this.#flushed && this.#inFlight === 0) this.#end();
+    if (this.#pendingBytes > 0 && this.#inFlight < MAX_POSTED) this.#send();
+    else if (this.#flushed && this.#inFlight === 0 && this.#pendingBytes === 0) this.#end();
     const waiting = this.#waiting;
     if (waiting && this.#inFlight + this.#pendingBytes < MAX_IN_FLIGHT) {
       this.#waiting = undefined;
@@ -139,7 +151,7 @@ class RemoteMaskingStream extends Transform implements MaskingTransform {
   }
 
   #send(): void {
-    // Whole chunks up to MAX_MESSAGE (the engine is slower on much larger ones); the rest goes next.
+    // Whole chunks up to MAX_MESSAGE (bounds what one reply holds up); the rest goes next.
     let count = 0;
     let bytes = 0;
     while (count < this.#pending.length) {

@@ -1,21 +1,25 @@
 import { parentPort } from "node:worker_threads";
-import { type ContentRule, MaskingStream } from "../../gate/masking/index.ts";
+import { ChunkMasker, type ContentRule } from "../../gate/masking/index.ts";
 import type { FromWorker, ToWorker } from "./mask-pool.ts";
 
 /**
- * Worker thread of the masking pool: one MaskingStream per stream id, fed the chunks the main
- * thread posts, its output posted back in order. The engine caches compiled plans per rules
- * array, so equal rule sets share one array here.
+ * Worker thread of the masking pool: one ChunkMasker (MaskingStream's engine, without the
+ * stream machinery) per stream id, fed the chunks the main thread posts, its output posted
+ * back in order. The engine caches compiled plans per rules array, so equal rule sets share
+ * one array here.
  */
 
 const port = parentPort;
 if (!port) throw new Error("mask-worker runs as a worker thread");
-const streams = new Map<number, { stream: MaskingStream; out: Buffer[] }>();
+const maskers = new Map<number, ChunkMasker>();
 const ruleSets = new Map<string, ContentRule[]>();
+const out: Buffer[] = [];
 
-/** What a stream produced since the last message, as one standalone (transferable) array. */
-function drain(out: Buffer[]): Uint8Array {
-  const data = new Uint8Array(out.reduce((n, b) => n + b.length, 0));
+/** What a masker produced, as one standalone (transferable) array; `out` is emptied. */
+function drain(): Uint8Array {
+  let size = 0;
+  for (const b of out) size += b.length;
+  const data = new Uint8Array(size);
   let at = 0;
   for (const b of out) {
     data.set(b, at);
@@ -23,6 +27,13 @@ function drain(out: Buffer[]): Uint8Array {
   }
   out.length = 0;
   return data;
+}
+
+function fail(id: number, error: unknown): void {
+  maskers.delete(id);
+  out.length = 0;
+  const message = error instanceof Error ? error.message : String(error);
+  port?.postMessage({ t: "error", id, message } satisfies FromWorker);
 }
 
 port.on("message", (message: ToWorker) => {
@@ -34,41 +45,47 @@ port.on("message", (message: ToWorker) => {
         rules = message.rules;
         ruleSets.set(key, rules);
       }
-      const id = message.id;
-      const entry = { stream: new MaskingStream(rules, { maxCarry: message.maxCarry }), out: [] as Buffer[] };
-      entry.stream.on("data", (chunk: Buffer) => entry.out.push(chunk));
-      entry.stream.on("end", () => {
-        streams.delete(id);
-        const data = drain(entry.out);
-        const reply: FromWorker = { t: "end", id, data, findings: entry.stream.findings() };
-        port.postMessage(reply, [data.buffer as ArrayBuffer]);
-      });
-      entry.stream.on("error", (error) => {
-        streams.delete(id);
-        port.postMessage({ t: "error", id, message: error.message } satisfies FromWorker);
-      });
-      streams.set(id, entry);
+      try {
+        maskers.set(message.id, new ChunkMasker(rules, message.maxCarry));
+      } catch (error) {
+        fail(message.id, error);
+      }
       break;
     }
     case "data": {
-      const entry = streams.get(message.id);
-      if (!entry) break;
+      const masker = maskers.get(message.id);
+      if (!masker) break;
       const bytes = message.data.byteLength;
-      // One reply per chunk: its masked output (possibly empty, when held back) and the ack.
-      entry.stream.write(Buffer.from(message.data.buffer, 0, bytes), () => {
-        const data = drain(entry.out);
-        port.postMessage({ t: "data", id: message.id, data, bytes } satisfies FromWorker, [
-          data.buffer as ArrayBuffer,
-        ]);
-      });
+      try {
+        masker.write(Buffer.from(message.data.buffer, message.data.byteOffset, bytes), out);
+      } catch (error) {
+        fail(message.id, error);
+        break;
+      }
+      // One reply per message: its masked output (possibly empty, when held back) and the ack.
+      const data = drain();
+      port.postMessage({ t: "data", id: message.id, data, bytes } satisfies FromWorker, [
+        data.buffer as ArrayBuffer,
+      ]);
       break;
     }
-    case "end":
-      streams.get(message.id)?.stream.end();
+    case "end": {
+      const masker = maskers.get(message.id);
+      if (!masker) break;
+      try {
+        masker.end(out);
+      } catch (error) {
+        fail(message.id, error);
+        break;
+      }
+      maskers.delete(message.id);
+      const data = drain();
+      const reply: FromWorker = { t: "end", id: message.id, data, findings: masker.findings() };
+      port.postMessage(reply, [data.buffer as ArrayBuffer]);
       break;
+    }
     case "drop":
-      streams.get(message.id)?.stream.destroy();
-      streams.delete(message.id);
+      maskers.delete(message.id);
       break;
   }
 });

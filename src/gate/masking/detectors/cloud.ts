@@ -1,4 +1,5 @@
-import { charSet, firstOpenTrigger, inSet, lastGroup, runPending, scanRegex } from "../scan.ts";
+import { caseless, firstFrom, type Subject, startsCaseless, words } from "../prefilter.ts";
+import { charSet, inSet, lastGroup, partialTrigger, regexScanner, runPending } from "../scan.ts";
 import type { Scanner, Span } from "../types.ts";
 
 /** Cloud credentials: AWS secret keys, GCP service-account keys, Azure storage keys. */
@@ -28,12 +29,15 @@ function looksRandom(text: string, start: number, end: number): boolean {
   return upper && lower && other;
 }
 
-function scanAwsSecret(text: string, from: number, out: Span[]): void {
+/** Keys after each context word; `words` holds where one begins (in any case), ascending. */
+function scanAwsSecret(text: string, from: number, out: Span[], words: readonly number[]): void {
   let cursor = from; // candidates before it are already decided
-  AWS_CONTEXT.lastIndex = Math.max(0, from - AWS_WINDOW - 6);
-  for (let m = AWS_CONTEXT.exec(text); m !== null; m = AWS_CONTEXT.exec(text)) {
-    const last = Math.min(m.index + m[0].length + AWS_WINDOW, text.length);
-    let p = Math.max(cursor, m.index + m[0].length);
+  // Overlapping words too (all of them), so the result never depends on `from`.
+  for (let i = firstFrom(words, Math.max(0, from - AWS_WINDOW - 6)); i < words.length; i++) {
+    const at = words[i] as number;
+    const after = at + (startsCaseless(text, "aws", at) ? 3 : 6);
+    const last = Math.min(after + AWS_WINDOW, text.length);
+    let p = Math.max(cursor, after);
     while (p < last) {
       if (!inSet(B64, text.charCodeAt(p)) || (p > 0 && inSet(B64, text.charCodeAt(p - 1)))) {
         p++;
@@ -47,14 +51,24 @@ function scanAwsSecret(text: string, from: number, out: Span[]): void {
       while (p < text.length && inSet(B64, text.charCodeAt(p))) p++;
     }
     cursor = Math.max(cursor, p);
-    AWS_CONTEXT.lastIndex = m.index + 1; // overlapping words too, so the result never depends on `from`
   }
 }
+
+const AWS_WORDS = caseless(["aws", "secret"]);
 
 export const awsSecretAccessKey = (): Scanner => ({
   name: "aws_secret_access_key",
   reach: AWS_KEY_LENGTH + 2,
-  scan: scanAwsSecret,
+  scan: (subject, from, out) => scanAwsSecret(subject.text, from, out, subject.find(AWS_WORDS)),
+  reference: (text, from, out) => {
+    const words: number[] = [];
+    AWS_CONTEXT.lastIndex = 0;
+    for (let m = AWS_CONTEXT.exec(text); m !== null; m = AWS_CONTEXT.exec(text)) {
+      words.push(m.index);
+      AWS_CONTEXT.lastIndex = m.index + 1;
+    }
+    scanAwsSecret(text, from, out, words);
+  },
   pendingFrom: runPending(B64_OR_PAD, AWS_KEY_LENGTH + 2),
 });
 
@@ -87,7 +101,8 @@ function scanAzureKey(text: string, from: number, out: Span[]): void {
 export const azureStorageKey = (): Scanner => ({
   name: "azure_storage_key",
   reach: AZURE_KEY_BODY + 3,
-  scan: scanAzureKey,
+  scan: (subject, from, out) => scanAzureKey(subject.text, from, out),
+  reference: scanAzureKey,
   pendingFrom: runPending(B64_OR_PAD, AZURE_KEY_BODY + 3),
 });
 
@@ -95,17 +110,25 @@ export const azureStorageKey = (): Scanner => ({
 const AZURE_CONNECTION =
   /(?<![A-Za-z0-9])(?:AccountKey|SharedAccessKey|SharedAccessSignature)=([!#-&(-:=?-~]{1,1024})/gi;
 
-export const azureConnectionString = (): Scanner => ({
-  name: "azure_connection_string",
-  reach: 1050,
-  scan: (text, from, out) => scanRegex(AZURE_CONNECTION, lastGroup(), text, from, out),
-  pendingFrom: runPending(charSet(/[!#-&(-:=?-~]/), 1050),
-});
+const AZURE_WORDS = caseless(["accountkey", "sharedaccesskey", "sharedaccesssignature"]);
+
+export const azureConnectionString = (): Scanner =>
+  regexScanner(
+    "azure_connection_string",
+    AZURE_CONNECTION,
+    lastGroup(),
+    AZURE_WORDS,
+    1050,
+    runPending(charSet(/[!#-&(-:=?-~]/), 1050),
+  );
 
 /**
  * The `private_key` string of a GCP service-account JSON key file (a PEM block with escaped
  * newlines). Only its value is masked; the key id and e-mail stay readable.
  */
+const GCP_KEY_WORD = '"private_key"';
+const GCP_KEY = words([GCP_KEY_WORD], "_");
+
 export function gcpServiceAccountKey(limit: number): Scanner {
   const value = limit - 64;
   const re = new RegExp(
@@ -113,20 +136,17 @@ export function gcpServiceAccountKey(limit: number): Scanner {
     "g",
   );
   const sticky = new RegExp(re.source, "y");
-  const trigger = /"private_key"/g;
-  return {
-    name: "gcp_service_account_key",
-    reach: limit,
-    scan: (text, from, out) => scanRegex(re, lastGroup(1), text, from, out),
-    // A JSON string cannot span lines: an attempt is decided once it matched or a line ended.
-    pendingFrom: (text) => {
-      const floor = Math.max(0, text.length - limit);
-      const open = (at: number) => {
-        sticky.lastIndex = at;
-        if (sticky.test(text)) return false;
-        return !/[\r\n]/.test(text.slice(at));
-      };
-      return firstOpenTrigger(text, trigger, ['"private_key"'], floor, open);
-    },
+  // A JSON string cannot span lines: an attempt is decided once it matched or a line ended.
+  const pendingFrom = (subject: Subject) => {
+    const { text } = subject;
+    const floor = Math.max(0, text.length - limit);
+    const keys = subject.find(GCP_KEY);
+    for (let i = firstFrom(keys, floor); i < keys.length; i++) {
+      const at = keys[i] as number;
+      sticky.lastIndex = at;
+      if (!sticky.test(text) && !/[\r\n]/.test(text.slice(at))) return at;
+    }
+    return Math.max(floor, partialTrigger(text, [GCP_KEY_WORD]));
   };
+  return regexScanner("gcp_service_account_key", re, lastGroup(1), GCP_KEY, limit, pendingFrom);
 }

@@ -1,4 +1,5 @@
-import { firstOpenTrigger, type Pick, scanRegex } from "../scan.ts";
+import { caseless, charAt, type Subject, wordsBefore } from "../prefilter.ts";
+import { type Pick, partialTrigger, regexScanner } from "../scan.ts";
 import type { Scanner } from "../types.ts";
 
 /**
@@ -20,20 +21,20 @@ const urlPick: Pick = (m) => {
 };
 
 /** Only the last `://` can be open: a later one's `/` ends any earlier userinfo. */
-function urlPendingFrom(text: string): number {
+function urlPendingFrom({ text }: Subject): number {
   const floor = Math.max(0, text.length - URL_REACH);
-  const at = text.lastIndexOf("://");
+  let at = -1; // the last "://" from `floor` on (searched forward: lastIndexOf would read the whole text)
+  for (let p = text.indexOf("://", floor); p !== -1; p = text.indexOf("://", p + 1)) at = p;
   if (at >= floor && !SEPARATOR.test(text.slice(at + 3))) return at;
   const partial = text.endsWith(":/") ? text.length - 2 : text.endsWith(":") ? text.length - 1 : text.length;
   return Math.max(floor, partial);
 }
 
-export const urlPassword = (): Scanner => ({
-  name: "url_password",
-  reach: URL_REACH,
-  scan: (text, from, out) => scanRegex(URL_USERINFO, urlPick, text, from, out),
-  pendingFrom: urlPendingFrom,
-});
+// A match ends at an "@" at most 3 + 128 + 1 + 256 characters after its "://": "@" is rare, "/" is not.
+const URL_START = wordsBefore("://", charAt("@"), 3 + 128 + 1 + 256);
+
+export const urlPassword = (): Scanner =>
+  regexScanner("url_password", URL_USERINFO, urlPick, URL_START, URL_REACH, urlPendingFrom);
 
 const KEY_VALUE =
   /(?:password|passwd|pwd)(?<![A-Za-z0-9](?:password|passwd|pwd))[ \t]{0,8}=[ \t]{0,8}(?:'((?:[^'\\\r\n]|\\.){1,256})'|"((?:[^"\\\r\n]|\\.){1,256})"|([^ \t\r\n\f\v;&'"]{1,256}))/dgi;
@@ -50,16 +51,22 @@ const keyValuePick: Pick = (m) => {
 };
 
 /** A key/value attempt never reads past the end of its line. */
-function keyValuePendingFrom(text: string): number {
+function keyValuePendingFrom({ text }: Subject): number {
   const floor = Math.max(0, text.length - KEY_VALUE_REACH);
-  const lineStart = Math.max(text.lastIndexOf("\n"), text.lastIndexOf("\r")) + 1;
-  const from = Math.max(floor, lineStart);
-  return firstOpenTrigger(text, KEY_TRIGGER, ["password", "passwd", "pwd"], from, () => true);
+  let from = floor; // where the last line begins, if after `floor`
+  for (let i = text.length - 1; i >= floor; i--) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13) {
+      from = i + 1;
+      break;
+    }
+  }
+  KEY_TRIGGER.lastIndex = from; // the first trigger on the line is open (or one cut by the end)
+  const at = KEY_TRIGGER.exec(text)?.index;
+  return at ?? Math.max(from, partialTrigger(text, ["password", "passwd", "pwd"], true));
 }
 
-export const keyValuePassword = (): Scanner => ({
-  name: "url_password",
-  reach: KEY_VALUE_REACH,
-  scan: (text, from, out) => scanRegex(KEY_VALUE, keyValuePick, text, from, out),
-  pendingFrom: keyValuePendingFrom,
-});
+const KEY_START = caseless(["passw", "pwd"]);
+
+export const keyValuePassword = (): Scanner =>
+  regexScanner("url_password", KEY_VALUE, keyValuePick, KEY_START, KEY_VALUE_REACH, keyValuePendingFrom);

@@ -1,3 +1,4 @@
+import { firstFrom, type Subject, words } from "../prefilter.ts";
 import { partialTrigger } from "../scan.ts";
 import type { Scanner, Span } from "../types.ts";
 
@@ -32,10 +33,15 @@ function endWithin(text: string, at: number, limit: number): number {
   return end;
 }
 
-function scanPem(limit: number, text: string, from: number, out: Span[]): void {
+/** Every BEGIN, found by its rarer part (indexOf skips to its first character). */
+const BEGINS = words([BEGIN], "BEGIN ");
+
+function scanPem(limit: number, text: string, from: number, out: Span[], begins: readonly number[]): void {
   let pos = from;
   let nextEnd = -2; // cached position of the next "-----END " (-1: none left), so the scan stays linear
-  for (let at = text.indexOf(BEGIN, pos); at !== -1; at = text.indexOf(BEGIN, pos)) {
+  for (let i = firstFrom(begins, pos); i < begins.length; i++) {
+    const at = begins[i] as number;
+    if (at < pos) continue;
     const body = headerEnd(text, at);
     if (body === -1) {
       pos = at + 1;
@@ -50,9 +56,12 @@ function scanPem(limit: number, text: string, from: number, out: Span[]): void {
 }
 
 /** A BEGIN is open while its header is unfinished, or it has no END yet and is within `limit` of the end. */
-function pemPendingFrom(limit: number, text: string): number {
+function pemPendingFrom(limit: number, subject: Subject): number {
+  const { text } = subject;
   const floor = Math.max(0, text.length - limit);
-  for (let at = text.indexOf(BEGIN, floor); at !== -1; at = text.indexOf(BEGIN, at + 1)) {
+  const begins = subject.find(BEGINS);
+  for (let i = firstFrom(begins, floor); i < begins.length; i++) {
+    const at = begins[i] as number;
     const body = headerEnd(text, at);
     if (body === -1) {
       if (text.length - at < HEADER_MAX) return at;
@@ -69,6 +78,11 @@ function pemPendingFrom(limit: number, text: string): number {
 export const privateKeyPem = (limit: number): Scanner => ({
   name: "private_key_pem",
   reach: limit,
-  scan: (text, from, out) => scanPem(limit, text, from, out),
-  pendingFrom: (text) => pemPendingFrom(limit, text),
+  scan: (subject, from, out) => scanPem(limit, subject.text, from, out, subject.find(BEGINS)),
+  reference: (text, from, out) => {
+    const begins: number[] = [];
+    for (let at = text.indexOf(BEGIN); at !== -1; at = text.indexOf(BEGIN, at + 1)) begins.push(at);
+    scanPem(limit, text, from, out, begins);
+  },
+  pendingFrom: (subject) => pemPendingFrom(limit, subject),
 });

@@ -1,23 +1,43 @@
 import { IBAN_LENGTHS, ibanValid, luhnValid } from "../checksums.ts";
-import { charSet, inSet, type Pick, runPending, scanAnchored, scanRegex, whole } from "../scan.ts";
+import { around, type Finder, finder, matches } from "../prefilter.ts";
+import { charSet, inSet, type Pick, regexScanner, runPending, whole } from "../scan.ts";
 import type { Scanner, Span } from "../types.ts";
 
 /** Personal data: e-mail addresses, card numbers, IBANs, US social security numbers, phone numbers. */
 
-function regexScanner(
+function runScanner(
   name: Scanner["name"],
   re: RegExp,
   pick: Pick,
+  candidates: Finder,
   alphabet: RegExp,
   reach: number,
 ): Scanner {
-  return {
-    name,
-    reach,
-    scan: (text, from, out) => scanRegex(re, pick, text, from, out),
-    pendingFrom: runPending(charSet(alphabet), reach),
-  };
+  return regexScanner(name, re, pick, candidates, reach, runPending(charSet(alphabet), reach));
 }
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/**
+ * Cards, SSNs and North American numbers all hold a digit, one of ` .-`, then four digits
+ * (`…1 1111`, `078-05-1120`, `555-0199`), or, cards without separators, eight digits in a row.
+ * One regex pass finds where (written out: irregexp skips faster than with `{4}`); each
+ * detector then tries its own regex at the few starts that can lead there. Such a spot is the
+ * last digit of a run of digits, or (eight in a row) its first: the pass skips the digits in
+ * between, so long numbers cost one spot, not one per digit.
+ */
+const SPOT = /[0-9](?:[ .-][0-9][0-9][0-9][0-9]|[0-9][0-9][0-9][0-9][0-9][0-9][0-9])/g;
+const DIGIT_SPOTS = finder(({ text }) => {
+  const found: number[] = [];
+  SPOT.lastIndex = 0;
+  for (let m = SPOT.exec(text); m !== null; m = SPOT.exec(text)) {
+    found.push(m.index);
+    let next = m.index + 1;
+    while (isDigit(text.charCodeAt(next)) && isDigit(text.charCodeAt(next + 1))) next++;
+    SPOT.lastIndex = next;
+  }
+  return found;
+});
 
 // --- e-mail: found from each "@", looking back over the local part and forward over the domain.
 
@@ -87,7 +107,8 @@ function scanEmail(text: string, from: number, out: Span[]): void {
 export const email = (): Scanner => ({
   name: "email",
   reach: LOCAL_MAX + 1 + DOMAIN_MAX + 2,
-  scan: scanEmail,
+  scan: (subject, from, out) => scanEmail(subject.text, from, out),
+  reference: scanEmail,
   pendingFrom: runPending(charSet(/[A-Za-z0-9._%+@-]/, true), LOCAL_MAX + 1 + DOMAIN_MAX + 2),
 });
 
@@ -133,13 +154,22 @@ const cardPick: Pick = (m, text) => {
   return null;
 };
 
+/** A card starts 3 before a spot (`4111 1111`) or at it (eight digits in a row), with a digit 2–6. */
+const CARD_STARTS = around(DIGIT_SPOTS, (text, spot, found) => {
+  const before = text.charCodeAt(spot - 3); // NaN before the text's start
+  if (before >= 50 && before <= 54) found.push(spot - 3);
+  const at = text.charCodeAt(spot);
+  if (at >= 50 && at <= 54) found.push(spot);
+});
+
 // Every card format begins with four digits and a group of at least four: checking that first
 // (before the lookbehind) makes the many short numbers in logs fail fast.
 export const creditCard = (): Scanner =>
-  regexScanner(
+  runScanner(
     "credit_card",
     /[2-6][0-9]{3}(?<![0-9][2-6][0-9]{3})[ -]?[0-9]{4}(?:[ -]?[0-9]){5,11}(?![0-9])/g,
     cardPick,
+    CARD_STARTS,
     /[0-9 -]/,
     40,
   );
@@ -160,11 +190,15 @@ const ibanPick: Pick = (m, text) => {
   return ibanValid(compact) ? { start: m.index, end: i } : null;
 };
 
+/** An IBAN starts with its country code and check digits (the lookahead: irregexp scans faster so). */
+const IBAN_STARTS = matches(/[A-Z][A-Z](?=[0-9][0-9])/g);
+
 export const iban = (): Scanner =>
-  regexScanner(
+  runScanner(
     "iban",
     /[A-Z]{2}(?<![A-Za-z0-9][A-Z]{2})[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])/g,
     ibanPick,
+    IBAN_STARTS,
     /[A-Z0-9 ]/,
     66,
   );
@@ -178,11 +212,17 @@ const ssnPick: Pick = (m) => {
   return whole(m, m.input);
 };
 
+/** An SSN starts 5 before its spot (`078-0[5-1120]`). */
+const SSN_STARTS = around(DIGIT_SPOTS, (text, spot, found) => {
+  if (isDigit(text.charCodeAt(spot - 5))) found.push(spot - 5);
+});
+
 export const usSsn = (): Scanner =>
-  regexScanner(
+  runScanner(
     "us_ssn",
     /[0-9]{3}(?<![0-9][0-9]{3})(?<![0-9]-[0-9]{3})-[0-9]{2}-[0-9]{4}(?![0-9]|-[0-9])/g,
     ssnPick,
+    SSN_STARTS,
     /[0-9-]/,
     14,
   );
@@ -201,21 +241,35 @@ const internationalPick: Pick = (m) => {
   return whole(m, m.input);
 };
 
-const INTERNATIONAL = /\+[1-9](?<![A-Za-z0-9+]\+[1-9])(?:[ .-]?(?:[0-9]|\([0-9]{1,4}\))){6,16}(?![0-9])/y;
+const INTERNATIONAL = /\+[1-9](?<![A-Za-z0-9+]\+[1-9])(?:[ .-]?(?:[0-9]|\([0-9]{1,4}\))){6,16}(?![0-9])/g;
 
-export const internationalPhone = (): Scanner => ({
-  name: "phone",
-  reach: 120,
-  scan: (text, from, out) => scanAnchored("+", INTERNATIONAL, internationalPick, text, from, out),
-  pendingFrom: runPending(charSet(/[0-9 .()+-]/), 120),
+/** Every `+` followed by a digit 1–9 (JSON timestamps are full of `+00`). */
+const PLUS_STARTS = finder(({ text }) => {
+  const found: number[] = [];
+  for (let p = text.indexOf("+"); p !== -1; p = text.indexOf("+", p + 1)) {
+    const c = text.charCodeAt(p + 1);
+    if (c >= 49 && c <= 57) found.push(p);
+  }
+  return found;
 });
+
+export const internationalPhone = (): Scanner =>
+  runScanner("phone", INTERNATIONAL, internationalPick, PLUS_STARTS, /[0-9 .()+-]/, 120);
 
 /**
  * North American numbers: (NXX) NXX-XXXX, NXX-NXX-XXXX, NXX.NXX.XXXX, optionally after `1`.
  * Each alternative starts with its first character and checks what precedes it afterwards.
  */
+/** Before its spot (`[2-9]XX[.-]XXXX`) a number has 4 to 8 characters, starting with `1`, `(` or 2–9. */
+const NORTH_AMERICAN_STARTS = around(DIGIT_SPOTS, (text, spot, found) => {
+  for (let at = Math.max(0, spot - 10); at <= spot - 6; at++) {
+    const c = text.charCodeAt(at);
+    if (c === 40 || (c >= 49 && c <= 57)) found.push(at);
+  }
+});
+
 export const northAmericanPhone = (): Scanner =>
-  regexScanner(
+  runScanner(
     "phone",
     new RegExp(
       "(?:1(?<![A-Za-z0-9_.+-]1)[ .-]?(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}[.-])" +
@@ -225,6 +279,7 @@ export const northAmericanPhone = (): Scanner =>
       "g",
     ),
     whole,
+    NORTH_AMERICAN_STARTS,
     /[0-9 .()-]/,
     24,
   );

@@ -1,4 +1,5 @@
-import { charSet, lastGroup, type Pick, runPending, scanRegex, trailingRun, whole } from "../scan.ts";
+import { caseless, charAt, type Finder, finder, sortUnique, words } from "../prefilter.ts";
+import { charSet, lastGroup, type Pick, regexScanner, runPending, trailingRun, whole } from "../scan.ts";
 import type { DetectorName, Scanner } from "../types.ts";
 
 /**
@@ -7,17 +8,20 @@ import type { DetectorName, Scanner } from "../types.ts";
  * only tried where a word starts; every repetition is bounded.
  */
 
-function tokenScanner(name: DetectorName, re: RegExp, pick: Pick, alphabet: RegExp, reach: number): Scanner {
-  return {
-    name,
-    reach,
-    scan: (text, from, out) => scanRegex(re, pick, text, from, out),
-    pendingFrom: runPending(charSet(alphabet), reach),
-  };
+function tokenScanner(
+  name: DetectorName,
+  re: RegExp,
+  pick: Pick,
+  candidates: Finder,
+  alphabet: RegExp,
+  reach: number,
+): Scanner {
+  return regexScanner(name, re, pick, candidates, reach, runPending(charSet(alphabet), reach));
 }
 
 const JWT_HEADER_MAX = 1024;
 const JWT_SIGNATURE_MAX = 1400; // RS512 with an 8192-bit key: 1366 characters
+const JWT_START = words(["eyJ"], "J"); // an upper-case J is rarer than an e
 
 /** A JWT's header must decode to a JSON object naming its algorithm. */
 const jwtPick: Pick = (m) => {
@@ -43,7 +47,7 @@ export function jwt(limit: number): Scanner {
       `\\.[A-Za-z0-9_-]{0,${JWT_SIGNATURE_MAX}}`,
     "g",
   );
-  return tokenScanner("jwt", re, jwtPick, /[A-Za-z0-9_.-]/, limit);
+  return tokenScanner("jwt", re, jwtPick, JWT_START, /[A-Za-z0-9_.-]/, limit);
 }
 
 /** Real bearer tokens carry a digit or are long; this spares prose like "Bearer authentication". */
@@ -53,6 +57,7 @@ const bearerPick: Pick = (m, text) => {
   return lastGroup()(m, text);
 };
 
+const BEARER = caseless(["bearer"]);
 const BEARER_TOKEN = charSet(/[A-Za-z0-9._~+/=-]/);
 
 /** Open: the trailing token run, and the `Bearer` and blanks right before it, if there. */
@@ -71,12 +76,9 @@ export function bearerToken(limit: number): Scanner {
     `bearer(?<![A-Za-z0-9_]bearer)[ \\t]{1,8}([A-Za-z0-9._~+/-]{8,${token}}={0,2})`,
     "gi",
   );
-  return {
-    name: "bearer_token",
-    reach: limit,
-    scan: (text, from, out) => scanRegex(re, bearerPick, text, from, out),
-    pendingFrom: (text) => bearerPendingFrom(limit, text),
-  };
+  return regexScanner("bearer_token", re, bearerPick, BEARER, limit, ({ text }) =>
+    bearerPendingFrom(limit, text),
+  );
 }
 
 export const awsAccessKeyId = (): Scanner =>
@@ -84,6 +86,7 @@ export const awsAccessKeyId = (): Scanner =>
     "aws_access_key_id",
     /(?:AKIA|ASIA)(?<![A-Za-z0-9](?:AKIA|ASIA))[A-Z0-9]{16}(?![A-Za-z0-9])/g,
     whole,
+    words(["AKIA", "ASIA"], "IA"),
     /[A-Za-z0-9]/,
     22,
   );
@@ -93,15 +96,28 @@ export const gcpApiKey = (): Scanner =>
     "gcp_api_key",
     /AIza(?<![A-Za-z0-9_-]AIza)[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])/g,
     whole,
+    words(["AIza"], "z"),
     /[A-Za-z0-9_-]/,
     41,
   );
+
+/** Classic tokens (gh?_: ghp_, gho_, …) and fine-grained ones (github_pat_), found by their "_". */
+const GITHUB_START = finder((subject) => {
+  const { text } = subject;
+  const found: number[] = [];
+  for (const p of subject.find(charAt("_"))) {
+    if (text.charCodeAt(p - 3) === 103 && text.charCodeAt(p - 2) === 104) found.push(p - 3);
+    else if (text.charCodeAt(p - 6) === 103 && text.startsWith("github_pat_", p - 6)) found.push(p - 6);
+  }
+  return sortUnique(found);
+});
 
 export const githubToken = (): Scanner =>
   tokenScanner(
     "github_token",
     /g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{36,251}|ithub_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])/g,
     whole,
+    GITHUB_START,
     /[A-Za-z0-9_]/,
     256,
   );
@@ -118,6 +134,7 @@ export const gitlabToken = (): Scanner =>
     "gitlab_token",
     /glpat-(?<![A-Za-z0-9_.-]glpat-)[A-Za-z0-9_.-]{20,300}(?![A-Za-z0-9_.-])/g,
     gitlabPick,
+    words(["glpat-"], "glpat-"),
     /[A-Za-z0-9_.-]/,
     310,
   );
@@ -127,6 +144,7 @@ export const slackToken = (): Scanner =>
     "slack_token",
     /xox[abposr]-(?<![A-Za-z0-9_-]xox[abposr]-)[A-Za-z0-9-]{10,250}/g,
     whole,
+    words(["xox"], "x"),
     /[A-Za-z0-9_-]/,
     260,
   );
