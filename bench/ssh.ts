@@ -19,6 +19,7 @@ import { LOOPBACK } from "../test/support/ports.ts";
 import { run } from "../test/support/process.ts";
 import { startSshd } from "../test/support/sshd.ts";
 import { makeTempDir } from "../test/support/tempdir.ts";
+import { sshCorpus } from "../test/unit/masking-corpus.ts";
 
 const { values } = parseArgs({
   options: {
@@ -177,21 +178,7 @@ dir.remove();
 
 /** About `bytes` of log lines and JSON rows; one line in 50 carries a secret or an email. */
 async function writeCorpus(path: string, bytes: number): Promise<void> {
-  const lines: string[] = [];
-  for (let i = 0; i < 8000; i++) {
-    const secret = [
-      "AKIAIOSFODNN7EXAMPLE",
-      "postgres://app:s3cr3t@db:5432/x",
-      `user${i}@example.com`,
-      "4111 1111 1111 1111",
-    ][i % 4];
-    lines.push(
-      i % 2 === 0
-        ? `2026-03-01T10:${String(i % 60).padStart(2, "0")}:07Z INFO [req-${(i * 7919).toString(16)}] GET /api/v1/orders/${i} 200 ${i % 900}ms${i % 50 === 0 ? ` detail=${secret}` : ""}\n`
-        : `${JSON.stringify({ id: i, status: "paid", total: i / 100, note: i % 50 === 1 ? secret : "leave at door" })}\n`,
-    );
-  }
-  const block = lines.join("");
+  const block = sshCorpus();
   const out = createWriteStream(path);
   for (let written = 0; written < bytes; written += block.length) {
     if (!out.write(block)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));

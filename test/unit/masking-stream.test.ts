@@ -3,25 +3,15 @@ import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import {
   type ContentRule,
-  DETECTOR_NAMES,
   type MaskFinding,
   MaskingStream,
   type MaskingStreamOptions,
-  type MaskStrategy,
   maskText,
 } from "../../src/gate/masking/index.ts";
 import { JWT, POSITIVES, pem } from "./masking-fixtures.ts";
+import { ALL_MIXED } from "./masking-golden-cases.ts";
 
-const strategies: MaskStrategy[] = [
-  { kind: "redact" },
-  { kind: "hash", salt: "s" },
-  { kind: "partial", keepEnd: 2 },
-];
-const RULES: ContentRule[] = DETECTOR_NAMES.map((detector, i) => ({
-  detector,
-  strategy: strategies[i % strategies.length] as MaskStrategy,
-  rule: `mask-${detector}`,
-}));
+const RULES: ContentRule[] = ALL_MIXED;
 
 /** Feeds `chunks` through a MaskingStream; resolves with the output bytes and findings. */
 async function run(

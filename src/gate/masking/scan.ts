@@ -121,6 +121,18 @@ export function regexScanner(
   };
 }
 
+/** A regexScanner whose matches are runs of `alphabet`: an attempt is final once the text's trailing run is passed. */
+export function runScanner(
+  name: DetectorName,
+  re: RegExp,
+  pick: Pick,
+  candidates: Finder,
+  alphabet: RegExp,
+  reach: number,
+): Scanner {
+  return regexScanner(name, re, pick, candidates, reach, runPending(charSet(alphabet), reach));
+}
+
 /** The whole match is the masked region. */
 export const whole: Pick = (m) => ({ start: m.index, end: m.index + m[0].length });
 

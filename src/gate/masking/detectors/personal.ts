@@ -1,20 +1,9 @@
 import { IBAN_LENGTHS, ibanValid, luhnValid } from "../checksums.ts";
-import { around, type Finder, finder, matches } from "../prefilter.ts";
-import { charSet, inSet, type Pick, regexScanner, runPending, whole } from "../scan.ts";
+import { around, finder, matches } from "../prefilter.ts";
+import { charSet, inSet, type Pick, runPending, runScanner, whole } from "../scan.ts";
 import type { Scanner, Span } from "../types.ts";
 
 /** Personal data: e-mail addresses, card numbers, IBANs, US social security numbers, phone numbers. */
-
-function runScanner(
-  name: Scanner["name"],
-  re: RegExp,
-  pick: Pick,
-  candidates: Finder,
-  alphabet: RegExp,
-  reach: number,
-): Scanner {
-  return regexScanner(name, re, pick, candidates, reach, runPending(charSet(alphabet), reach));
-}
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 

@@ -1,23 +1,12 @@
-import { caseless, charAt, type Finder, finder, sortUnique, words } from "../prefilter.ts";
-import { charSet, lastGroup, type Pick, regexScanner, runPending, trailingRun, whole } from "../scan.ts";
-import type { DetectorName, Scanner } from "../types.ts";
+import { caseless, charAt, finder, sortUnique, words } from "../prefilter.ts";
+import { charSet, lastGroup, type Pick, regexScanner, runScanner, trailingRun, whole } from "../scan.ts";
+import type { Scanner } from "../types.ts";
 
 /**
  * Bearer tokens and vendor tokens with a fixed prefix. Each regex starts with its literal
  * prefix (fast to find) and checks the character before it with a lookbehind, so a token is
  * only tried where a word starts; every repetition is bounded.
  */
-
-function tokenScanner(
-  name: DetectorName,
-  re: RegExp,
-  pick: Pick,
-  candidates: Finder,
-  alphabet: RegExp,
-  reach: number,
-): Scanner {
-  return regexScanner(name, re, pick, candidates, reach, runPending(charSet(alphabet), reach));
-}
 
 const JWT_HEADER_MAX = 1024;
 const JWT_SIGNATURE_MAX = 1400; // RS512 with an 8192-bit key: 1366 characters
@@ -47,7 +36,7 @@ export function jwt(limit: number): Scanner {
       `\\.[A-Za-z0-9_-]{0,${JWT_SIGNATURE_MAX}}`,
     "g",
   );
-  return tokenScanner("jwt", re, jwtPick, JWT_START, /[A-Za-z0-9_.-]/, limit);
+  return runScanner("jwt", re, jwtPick, JWT_START, /[A-Za-z0-9_.-]/, limit);
 }
 
 /** Real bearer tokens carry a digit or are long; this spares prose like "Bearer authentication". */
@@ -82,7 +71,7 @@ export function bearerToken(limit: number): Scanner {
 }
 
 export const awsAccessKeyId = (): Scanner =>
-  tokenScanner(
+  runScanner(
     "aws_access_key_id",
     /(?:AKIA|ASIA)(?<![A-Za-z0-9](?:AKIA|ASIA))[A-Z0-9]{16}(?![A-Za-z0-9])/g,
     whole,
@@ -92,7 +81,7 @@ export const awsAccessKeyId = (): Scanner =>
   );
 
 export const gcpApiKey = (): Scanner =>
-  tokenScanner(
+  runScanner(
     "gcp_api_key",
     /AIza(?<![A-Za-z0-9_-]AIza)[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])/g,
     whole,
@@ -113,7 +102,7 @@ const GITHUB_START = finder((subject) => {
 });
 
 export const githubToken = (): Scanner =>
-  tokenScanner(
+  runScanner(
     "github_token",
     /g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{36,251}|ithub_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])/g,
     whole,
@@ -130,7 +119,7 @@ const gitlabPick: Pick = (m) => {
 };
 
 export const gitlabToken = (): Scanner =>
-  tokenScanner(
+  runScanner(
     "gitlab_token",
     /glpat-(?<![A-Za-z0-9_.-]glpat-)[A-Za-z0-9_.-]{20,300}(?![A-Za-z0-9_.-])/g,
     gitlabPick,
@@ -140,7 +129,7 @@ export const gitlabToken = (): Scanner =>
   );
 
 export const slackToken = (): Scanner =>
-  tokenScanner(
+  runScanner(
     "slack_token",
     /xox[abposr]-(?<![A-Za-z0-9_-]xox[abposr]-)[A-Za-z0-9-]{10,250}/g,
     whole,
