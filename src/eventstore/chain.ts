@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import canonicalizeJson from "canonicalize";
 import { SluiceError } from "../errors.ts";
 
 /**
@@ -10,10 +9,51 @@ import { SluiceError } from "../errors.ts";
 
 export const GENESIS = "0".repeat(64);
 
+/**
+ * RFC 8785 canonical JSON. Leaves are serialised by JSON.stringify, whose string and number
+ * forms RFC 8785 adopts; object keys sort by UTF-16 code units, as Array.prototype.sort does.
+ * Written out rather than calling the `canonicalize` package because every append runs it and
+ * this is about 2.5× faster; test/unit/chain.test.ts checks both agree on arbitrary JSON.
+ */
 export function canonical(value: unknown): string {
-  const text = canonicalizeJson(value);
+  const text = encode(value);
   if (text === undefined) throw new SluiceError("EVENT_INVALID", "value has no canonical JSON form");
   return text;
+}
+
+function encode(value: unknown): string | undefined {
+  switch (typeof value) {
+    case "string":
+      if (!(value as string & { isWellFormed(): boolean }).isWellFormed())
+        throw new SluiceError("EVENT_INVALID", "a string holds a lone surrogate: no canonical JSON form");
+      return JSON.stringify(value);
+    case "number":
+      if (!Number.isFinite(value))
+        throw new SluiceError("EVENT_INVALID", `${value} has no canonical JSON form`);
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) out += `${i > 0 ? "," : ""}${encode(value[i]) ?? "null"}`;
+        return `${out}]`;
+      }
+      const record = value as Record<string, unknown> & { toJSON?: () => unknown };
+      if (typeof record.toJSON === "function") return encode(record.toJSON());
+      let out = "";
+      for (const key of Object.keys(record).sort()) {
+        const member = encode(record[key]);
+        if (member !== undefined) out += `${out === "" ? "" : ","}${JSON.stringify(key)}:${member}`;
+      }
+      return `{${out}}`;
+    }
+    case "bigint":
+      throw new SluiceError("EVENT_INVALID", "a bigint has no canonical JSON form");
+    default:
+      return undefined; // undefined, functions and symbols: left out, as JSON does
+  }
 }
 
 export interface HashInput {

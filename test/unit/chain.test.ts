@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import canonicalizeJson from "canonicalize";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonical, eventHash, GENESIS, MerkleAccumulator, merkleRoot } from "../../src/eventstore/chain.ts";
 
@@ -22,6 +24,23 @@ describe("canonical JSON (RFC 8785)", () => {
     expect(canonical({ b: 1, a: [true, null, 1e21, 0.5], é: "x" })).toBe(
       '{"a":[true,null,1e+21,0.5],"b":1,"é":"x"}',
     );
+  });
+
+  it("agrees with the canonicalize package on arbitrary JSON", () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
+        expect(canonical(value)).toBe(canonicalizeJson(value));
+      }),
+      { numRuns: 2000 },
+    );
+    // Keys that sort differently by code unit than by code point, and numbers at the edges.
+    const tricky = { "\u{1F600}": 1, "\uFFFD": 2, a: [-0, 1e-7, 123456789012345680000, 5e-324], "": null };
+    expect(canonical(tricky)).toBe(canonicalizeJson(tricky));
+  });
+
+  it("refuses what has no canonical form", () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, "\ud800", { a: 1n }])
+      expect(() => canonical(bad)).toThrow();
   });
 });
 
