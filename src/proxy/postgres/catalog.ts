@@ -79,6 +79,7 @@ export class PgCatalog {
   private readonly defaultPath: string;
   private gen: Generation;
   private client: Promise<pg.Client> | undefined;
+  private lastPath: { setting: string; path: string[]; pathKey: string } | undefined;
 
   constructor(private readonly options: PgCatalogOptions) {
     this.ttlMs = options.ttlMs ?? 60_000;
@@ -285,8 +286,12 @@ export class PgCatalog {
   private pathOf(searchPath: string | undefined): { path: string[]; pathKey: string } {
     // Not known: no schema is searched (a real path always holds pg_catalog, so "?" is no real key).
     if (searchPath === UNKNOWN_SEARCH_PATH) return { path: [], pathKey: "?" };
-    const path = effectivePath(searchPathSchemas(searchPath ?? this.defaultPath, this.options.user));
-    return { path, pathKey: path.join(",") };
+    const setting = searchPath ?? this.defaultPath;
+    // Asked several times per statement, nearly always with the same setting.
+    if (this.lastPath?.setting === setting) return this.lastPath;
+    const path = effectivePath(searchPathSchemas(setting, this.options.user));
+    this.lastPath = { setting, path, pathKey: path.join(",") };
+    return this.lastPath;
   }
 
   private expire(): void {
