@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { collectDefaultMetrics, Registry } from "prom-client";
 import { type ReadSide, startReadSide } from "../graphql/read-side.ts";
 import { Readiness } from "./api/readiness.ts";
 import { buildApiServer } from "./api/server.ts";
@@ -10,6 +11,7 @@ import { startRetention } from "./export/retention-job.ts";
 import type { ApprovalService } from "./gate/approvals.ts";
 import type { CredentialService } from "./gate/credentials.ts";
 import type { Gate } from "./gate/gate.ts";
+import { GateMetrics } from "./gate/metrics.ts";
 import { PolicyFollower } from "./gate/policy-versions.ts";
 import { buildGateServices } from "./gate/services.ts";
 import { OidcVerifier } from "./identity/oidc.ts";
@@ -60,7 +62,10 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   if (!policy.current())
     log.warn("no policy published yet: every command is denied (sluice policy apply FILE)");
   const oidc = config.identity.oidc ? await OidcVerifier.discover(config.identity.oidc) : undefined;
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: "sluice_process_" });
   const services = buildGateServices({
+    metrics: new GateMetrics(metrics),
     store,
     scheduler,
     policy: () => policy.current(),
@@ -101,7 +106,7 @@ export async function startGateway(config: SluiceConfig, options: { log?: Logger
   rearmExpiries({ store, runner: readSide.runner, reads: readSide.reads, scheduler, log }).catch(
     (error: unknown) => log.warn({ err: error }, "expiry jobs could not be re-armed"),
   );
-  const api = buildApiServer({ log, readiness });
+  const api = buildApiServer({ log, readiness, metrics });
   readSide.mount(api);
   let stopping = false;
   let stopped: Promise<void> | null = null;

@@ -12,8 +12,8 @@ import { capToCredential } from "./credential-scope.ts";
 import type { CredentialWatch } from "./credential-watches.ts";
 import type { CredentialService } from "./credentials.ts";
 import { type Grants, grantKey, TaskGrants } from "./grants.ts";
-import { type ContentRule, maskText } from "./masking/index.ts";
-import { maskingProfile } from "./masking/profiles.ts";
+import { inputRedactor } from "./masking/profiles.ts";
+import type { GateMetrics } from "./metrics.ts";
 import { type PendingRecord, SessionRecorder } from "./session-recorder.ts";
 
 /**
@@ -71,6 +71,8 @@ export interface GateOptions {
   /** Verifies static API keys (`sluice_…`); absent when none are configured. */
   verifyApiKey?: (key: string) => { keyId: string; subject: string; groups: string[]; scope?: string[] };
   gatewayInstance: string;
+  /** Prometheus counters and timings; none when absent. */
+  metrics?: GateMetrics;
   now?: () => Date;
 }
 
@@ -151,11 +153,23 @@ export class Gate {
       client: input.client,
       ...(credentialId ? { credentialId, taskId: principal.credential?.taskId } : {}),
     });
+    this.options.metrics?.sessionOpened(session);
     return session;
   }
 
   /** `parameters`: bound values sent with the statement (PostgreSQL extended protocol), recorded with it. */
   async decide(
+    session: Session,
+    command: ClassifiedCommand,
+    parameters?: (string | null)[],
+  ): Promise<Verdict> {
+    const started = performance.now();
+    const verdict = await this.verdictFor(session, command, parameters);
+    this.options.metrics?.decided(command.protocol, verdict.kind, (performance.now() - started) / 1000);
+    return verdict;
+  }
+
+  private async verdictFor(
     session: Session,
     command: ClassifiedCommand,
     parameters?: (string | null)[],
@@ -211,6 +225,7 @@ export class Gate {
     // What the agent sent is recorded through the decision's content detectors: its literals may carry secrets.
     const redact = inputRedactor(policy, decision.masking);
     try {
+      const recording = performance.now();
       await this.recorder.record(session, "CommandDecided", {
         sessionId: session.sessionId,
         commandId,
@@ -224,6 +239,7 @@ export class Gate {
         policyVersion: decision.policyVersion,
         ...(approvalId ? { approvalId } : {}),
       });
+      this.options.metrics?.recorded(command.protocol, (performance.now() - recording) / 1000);
     } catch (error) {
       return refuse(
         `the audit log cannot record this decision, so the command is refused (${messageOf(error)})`,
@@ -250,6 +266,8 @@ export class Gate {
     commandId: string,
     outcome: Omit<EventInput<"CommandCompleted">, "sessionId" | "commandId">,
   ): Promise<void> {
+    const masked = outcome.masked?.reduce((sum, m) => sum + m.count, 0) ?? 0;
+    this.options.metrics?.commandCompleted(session.protocol, outcome.status, masked);
     return this.recorder.complete(session, { sessionId: session.sessionId, commandId, ...outcome });
   }
 
@@ -270,6 +288,7 @@ export class Gate {
       await this.options.approvals.cancel(approvalId, `session ended: ${reason}`).catch(() => {});
     }
     session.watch?.release();
+    this.options.metrics?.sessionClosed(session);
     this.taskGrants.prune(session.principal.credential?.taskId, this.now().getTime());
     await this.recorder.record(session, "SessionEnded", {
       sessionId: session.sessionId,
@@ -372,20 +391,6 @@ function classificationOf(command: ClassifiedCommand): EventData<"CommandDecided
   if (command.protocol === "postgres") return { ...command.sql };
   if (command.protocol === "ssh") return { ...command.ssh };
   return { ...command.http };
-}
-
-const asIs = (text: string) => text;
-
-function inputRedactor(policy: PolicySnapshot | null, masking: string | undefined): (text: string) => string {
-  let rules: ContentRule[] | undefined;
-  try {
-    rules = maskingProfile(policy, masking)?.contentRules;
-  } catch {
-    rules = undefined; // an undefined profile is the proxy's refusal to make; the record stays as sent
-  }
-  if (!rules || rules.length === 0) return asIs;
-  const active = rules;
-  return (text) => maskText(text, active).text;
 }
 
 function messageOf(error: unknown): string {

@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import { ApprovalService } from "./approvals.ts";
 import { CredentialService } from "./credentials.ts";
 import { Gate } from "./gate.ts";
+import type { GateMetrics } from "./metrics.ts";
 import type { NotificationsConfig } from "./notify/config.ts";
 import { WebhookNotifier } from "./notify/webhooks.ts";
 
@@ -39,6 +40,8 @@ export function buildGateServices(options: {
   /** Webhooks told about every held command; none by default. */
   notifications?: NotificationsConfig;
   log?: Logger;
+  /** Prometheus counters the gate keeps (GET /metrics); none when absent. */
+  metrics?: GateMetrics;
   now?: () => Date;
 }): GateServices {
   const managers = new Map<string, PostgresRoleManager>();
@@ -80,6 +83,7 @@ export function buildGateServices(options: {
     approvals,
     gatewayInstance,
     now,
+    metrics: options.metrics,
     ...(oidc ? { verifyOidc: (token: string) => oidc.verify(token) } : {}),
     ...(options.apiKeys ? { verifyApiKey: apiKeyVerifier(options.apiKeys) } : {}),
   });

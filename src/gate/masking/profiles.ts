@@ -1,6 +1,7 @@
 import { resolveSecret } from "../../config/secret-ref.ts";
 import type { PolicySnapshot } from "../../domain/policy/decide.ts";
 import { SluiceError } from "../../errors.ts";
+import { maskText } from "./mask-text.ts";
 import { type CompiledProfile, compileProfile } from "./profile.ts";
 
 /** Without `maskingSalt` in policy, hashes are stable but comparable across deployments. */
@@ -33,4 +34,25 @@ export function maskingProfile(
   const result = compileProfile(profile, salt);
   profiles.set(name, result);
   return result;
+}
+
+const asIs = (text: string) => text;
+
+/**
+ * What an agent sent (statement text, bound values) as it is recorded: through the content
+ * detectors of the verdict's profile, since its literals may carry secrets.
+ */
+export function inputRedactor(
+  policy: PolicySnapshot | null,
+  masking: string | undefined,
+): (text: string) => string {
+  let rules: CompiledProfile["contentRules"] | undefined;
+  try {
+    rules = maskingProfile(policy, masking)?.contentRules;
+  } catch {
+    rules = undefined; // an undefined profile is the proxy's refusal to make; the record stays as sent
+  }
+  if (!rules || rules.length === 0) return asIs;
+  const active = rules;
+  return (text) => maskText(text, active).text;
 }
