@@ -50,3 +50,23 @@ export function connection<R, T>(
     pageInfo: { hasNextPage: rows.length > size, endCursor: edges[edges.length - 1]?.cursor ?? null },
   };
 }
+
+/**
+ * A page of rows keyed by one number (a seq, a version): `fetch` gets the number after which
+ * (or before which) to read, from the `after` cursor, and how many rows to read.
+ */
+export function numberKeyedPage<R>(
+  args: { first?: unknown; after?: unknown },
+  fetch: (after: number | undefined, limit: number) => readonly R[],
+  key: (row: R) => number,
+  fallbackSize?: number,
+): Connection<R> {
+  const size = pageSize(args.first as number | undefined, fallbackSize);
+  const after = decodeCursor(typeof args.after === "string" ? args.after : undefined, ["number"]);
+  return connection(
+    fetch(after?.[0] as number | undefined, size + 1),
+    size,
+    (row) => [key(row)],
+    (row) => row,
+  );
+}

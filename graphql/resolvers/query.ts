@@ -4,7 +4,7 @@ import { GENESIS } from "../../src/eventstore/chain.ts";
 import { verifyLedger } from "../../src/eventstore/verify.ts";
 import type { GraphqlContext } from "../context.ts";
 import { badInput, forbidden } from "../errors.ts";
-import { connection, decodeCursor, pageSize } from "../pagination.ts";
+import { connection, decodeCursor, numberKeyedPage, pageSize } from "../pagination.ts";
 import { commandConnection } from "./types.ts";
 import { canSeeApproval, canSeeCredential, canSeeSession, canSeeTask, ownOnly } from "./visibility.ts";
 
@@ -30,14 +30,11 @@ export const queryResolvers = {
   },
   policyVersions: (_: unknown, args: Args, ctx: GraphqlContext) => {
     ctx.viewer.require(["auditor", "admin", "approver"], "the policy");
-    const size = pageSize(args.first as number | undefined, 20);
-    const after = decodeCursor(str(args.after), ["number"]);
-    const rows = ctx.reads.policy.history((after?.[0] as number) ?? Number.MAX_SAFE_INTEGER, size + 1);
-    return connection(
-      rows,
-      size,
-      (row) => [row.version],
-      (row) => row,
+    return numberKeyedPage(
+      args,
+      (after, limit) => ctx.reads.policy.history(after ?? Number.MAX_SAFE_INTEGER, limit),
+      (row) => row.version,
+      20,
     );
   },
   targets: (_: unknown, __: Args, ctx: GraphqlContext) => {
@@ -52,41 +49,35 @@ export const queryResolvers = {
 
   approvalQueue: (_: unknown, args: Args, ctx: GraphqlContext) => {
     ctx.viewer.require(["auditor", "approver"], "the approval queue");
-    const size = pageSize(args.first as number | undefined);
-    const after = decodeCursor(str(args.after), ["number"]);
-    const rows = ctx.reads.approvals.list({
-      status: "pending",
-      groups: ctx.viewer.has("auditor") ? undefined : [...ctx.viewer.groups],
-      afterSeq: after?.[0] as number | undefined,
-      oldestFirst: true,
-      limit: size + 1,
-    });
-    return connection(
-      rows,
-      size,
-      (row) => [row.seq],
-      (row) => row,
+    return numberKeyedPage(
+      args,
+      (after, limit) =>
+        ctx.reads.approvals.list({
+          status: "pending",
+          groups: ctx.viewer.has("auditor") ? undefined : [...ctx.viewer.groups],
+          afterSeq: after,
+          oldestFirst: true,
+          limit,
+        }),
+      (row) => row.seq,
     );
   },
   approvals: (_: unknown, args: Args, ctx: GraphqlContext) => {
     ctx.viewer.require(["auditor", "approver"], "approvals");
     const filter = (args.filter ?? {}) as Filter;
-    const size = pageSize(args.first as number | undefined);
-    const after = decodeCursor(str(args.after), ["number"]);
-    const rows = ctx.reads.approvals.list({
-      status: str(filter.status) as ApprovalStatus | undefined,
-      target: str(filter.target),
-      requester: str(filter.requester),
-      sessionId: str(filter.sessionId),
-      groups: ctx.viewer.has("auditor") ? undefined : [...ctx.viewer.groups],
-      beforeSeq: after?.[0] as number | undefined,
-      limit: size + 1,
-    });
-    return connection(
-      rows,
-      size,
-      (row) => [row.seq],
-      (row) => row,
+    return numberKeyedPage(
+      args,
+      (after, limit) =>
+        ctx.reads.approvals.list({
+          status: str(filter.status) as ApprovalStatus | undefined,
+          target: str(filter.target),
+          requester: str(filter.requester),
+          sessionId: str(filter.sessionId),
+          groups: ctx.viewer.has("auditor") ? undefined : [...ctx.viewer.groups],
+          beforeSeq: after,
+          limit,
+        }),
+      (row) => row.seq,
     );
   },
   approval: (_: unknown, args: { id: string }, ctx: GraphqlContext) => {
@@ -105,23 +96,20 @@ export const queryResolvers = {
   sessions: (_: unknown, args: Args, ctx: GraphqlContext) => {
     ctx.viewer.require(["auditor"], "sessions");
     const filter = (args.filter ?? {}) as Filter;
-    const size = pageSize(args.first as number | undefined);
-    const after = decodeCursor(str(args.after), ["number"]);
-    const rows = ctx.reads.sessions.list({
-      subject: str(filter.agent),
-      target: str(filter.target),
-      taskId: str(filter.taskId),
-      credentialId: str(filter.credentialId),
-      from: str(filter.from) && new Date(ms(filter.from) as number).toISOString(),
-      to: str(filter.to) && new Date(ms(filter.to) as number).toISOString(),
-      beforeSeq: after?.[0] as number | undefined,
-      limit: size + 1,
-    });
-    return connection(
-      rows,
-      size,
-      (row) => [row.seq],
-      (row) => row,
+    return numberKeyedPage(
+      args,
+      (after, limit) =>
+        ctx.reads.sessions.list({
+          subject: str(filter.agent),
+          target: str(filter.target),
+          taskId: str(filter.taskId),
+          credentialId: str(filter.credentialId),
+          from: str(filter.from) && new Date(ms(filter.from) as number).toISOString(),
+          to: str(filter.to) && new Date(ms(filter.to) as number).toISOString(),
+          beforeSeq: after,
+          limit,
+        }),
+      (row) => row.seq,
     );
   },
 
@@ -134,20 +122,17 @@ export const queryResolvers = {
   tasks: (_: unknown, args: Args, ctx: GraphqlContext) => {
     const filter = (args.filter ?? {}) as Filter;
     const agent = ownOnly(ctx.viewer, str(filter.agent), "tasks");
-    const size = pageSize(args.first as number | undefined);
-    const after = decodeCursor(str(args.after), ["number"]);
-    const rows = ctx.reads.tasks.list({
-      agent,
-      rootsOnly: filter.rootsOnly === true,
-      parentTaskId: str(filter.parentId),
-      beforeSeq: after?.[0] as number | undefined,
-      limit: size + 1,
-    });
-    return connection(
-      rows,
-      size,
-      (row) => [row.seq],
-      (row) => row,
+    return numberKeyedPage(
+      args,
+      (after, limit) =>
+        ctx.reads.tasks.list({
+          agent,
+          rootsOnly: filter.rootsOnly === true,
+          parentTaskId: str(filter.parentId),
+          beforeSeq: after,
+          limit,
+        }),
+      (row) => row.seq,
     );
   },
 
@@ -160,21 +145,18 @@ export const queryResolvers = {
   credentials: (_: unknown, args: Args, ctx: GraphqlContext) => {
     const filter = (args.filter ?? {}) as Filter;
     const subject = ownOnly(ctx.viewer, str(filter.agent), "credentials");
-    const size = pageSize(args.first as number | undefined);
-    const after = decodeCursor(str(args.after), ["number"]);
-    const rows = ctx.reads.credentials.list({
-      subject,
-      target: str(filter.target),
-      taskId: str(filter.taskId),
-      status: str(filter.status) as CredentialRow["status"] | undefined,
-      beforeSeq: after?.[0] as number | undefined,
-      limit: size + 1,
-    });
-    return connection(
-      rows,
-      size,
-      (row) => [row.seq],
-      (row) => row,
+    return numberKeyedPage(
+      args,
+      (after, limit) =>
+        ctx.reads.credentials.list({
+          subject,
+          target: str(filter.target),
+          taskId: str(filter.taskId),
+          status: str(filter.status) as CredentialRow["status"] | undefined,
+          beforeSeq: after,
+          limit,
+        }),
+      (row) => row.seq,
     );
   },
 
