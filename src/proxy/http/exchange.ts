@@ -12,7 +12,7 @@ import type { Replier } from "./replies.ts";
 import { type CredentialEnded, endedBy, endResponse, WatchTail } from "./revocation.ts";
 import { LiteralScrubber } from "./scrub.ts";
 import { Timers, UpstreamTimeout } from "./timers.ts";
-import { downstreamHeaders, scrubText, upstreamHeaders } from "./upstream.ts";
+import { downstreamHeaders, requestUpstream, scrubText } from "./upstream.ts";
 
 /**
  * One admitted request: forwarded upstream with the gateway's credential, its body streamed
@@ -109,14 +109,9 @@ export async function forward(
   };
   cut.addEventListener("abort", onCut, { once: true });
   try {
-    const outgoing = upstream.request({
-      agent: upstream.agent,
-      protocol: upstream.base.protocol,
-      hostname: upstream.base.hostname.replace(/^\[|\]$/g, ""),
-      port: upstream.base.port || undefined,
-      method: req.method,
-      path: upstream.basePath + admitted.path,
-      headers: upstreamHeaders(req.headers, upstream, { kubernetes, upgrade: false }),
+    const outgoing = requestUpstream(upstream, req, admitted.path, {
+      kubernetes,
+      upgrade: false,
       signal: controller.signal,
     });
     const timeouts = config.upstream;

@@ -6,7 +6,7 @@ import { recordedHeaders } from "./recording.ts";
 import type { Replier } from "./replies.ts";
 import { type CredentialEnded, endedBy } from "./revocation.ts";
 import { LiteralScrubber } from "./scrub.ts";
-import { downstreamHeaders, upstreamHeaders } from "./upstream.ts";
+import { downstreamHeaders, requestUpstream } from "./upstream.ts";
 
 /**
  * Upgrade requests (Kubernetes exec/attach/portforward over WebSocket or SPDY, any WebSocket
@@ -59,14 +59,9 @@ export async function tunnel(
   cut.addEventListener("abort", onCut, { once: true });
   const controller = new AbortController();
   const unregister = deps.register(() => controller.abort());
-  const outgoing = upstream.request({
-    agent: upstream.agent,
-    protocol: upstream.base.protocol,
-    hostname: upstream.base.hostname.replace(/^\[|\]$/g, ""),
-    port: upstream.base.port || undefined,
-    method: req.method,
-    path: upstream.basePath + admitted.path,
-    headers: upstreamHeaders(req.headers, upstream, { kubernetes, upgrade: true }),
+  const outgoing = requestUpstream(upstream, req, admitted.path, {
+    kubernetes,
+    upgrade: true,
     signal: controller.signal,
   });
   const timer = setTimeout(

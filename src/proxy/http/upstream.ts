@@ -1,7 +1,9 @@
 import {
+  type ClientRequest,
   Agent as HttpAgent,
   request as httpRequest,
   type IncomingHttpHeaders,
+  type IncomingMessage,
   type OutgoingHttpHeaders,
 } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
@@ -131,6 +133,25 @@ const HOP_BY_HOP = new Set([
 export function impersonates(headers: IncomingHttpHeaders): boolean {
   for (const name of Object.keys(headers)) if (name.startsWith("impersonate-")) return true;
   return false;
+}
+
+/** Starts the agent's request (or upgrade) to the target: `path` below the target's base path. */
+export function requestUpstream(
+  upstream: Upstream,
+  req: IncomingMessage,
+  path: string,
+  options: { kubernetes: boolean; upgrade: boolean; signal: AbortSignal },
+): ClientRequest {
+  return upstream.request({
+    agent: upstream.agent,
+    protocol: upstream.base.protocol,
+    hostname: upstream.base.hostname.replace(/^\[|\]$/g, ""),
+    port: upstream.base.port || undefined,
+    method: req.method,
+    path: upstream.basePath + path,
+    headers: upstreamHeaders(req.headers, upstream, options),
+    signal: options.signal,
+  });
 }
 
 /**
