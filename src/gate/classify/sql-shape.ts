@@ -38,8 +38,20 @@ function afterQuoted(text: string, start: number, quote: "'" | '"'): number {
   }
 }
 
+// The classifier, the catalog and lineage each ask for the shape of the same statement in turn.
+let lastText: string | undefined;
+let lastShape: string | undefined;
+
 /** The shape of `text`, or undefined when it has no literal to replace or the lexer cannot vouch for it. */
 export function sqlShape(text: string): string | undefined {
+  if (text !== lastText) {
+    lastShape = lex(text);
+    lastText = text;
+  }
+  return lastShape;
+}
+
+function lex(text: string): string | undefined {
   if (text.includes("\u0001")) return undefined;
   let out = "";
   let copied = 0; // text[copied, i) is still to be copied verbatim
