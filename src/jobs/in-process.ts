@@ -50,7 +50,9 @@ export class InProcessScheduler implements Scheduler {
     const due = Date.now() + Math.max(delayMs, 0);
     const timer = setTimeout(() => {
       this.timers.delete(key);
-      if (Date.now() < due - 1) this.arm(job, due - Date.now());
+      // A timer may fire a millisecond before Date.now() reaches `due`; a job run early would find
+      // nothing due (an approval not yet expired) and be gone, so it waits for the rest.
+      if (Date.now() < due) this.arm(job, due - Date.now());
       else this.run(job);
     }, wait);
     timer.unref();
